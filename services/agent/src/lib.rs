@@ -1,0 +1,1 @@
+//! bamf-agent (placeholder; see the crate description).

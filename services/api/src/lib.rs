@@ -1,0 +1,1 @@
+//! bamf-api (placeholder; see the crate description).

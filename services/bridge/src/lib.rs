@@ -1,0 +1,1 @@
+//! bamf-bridge (placeholder; see the crate description).

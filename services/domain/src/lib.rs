@@ -1,0 +1,1 @@
+//! bamf-domain (placeholder; see the crate description).

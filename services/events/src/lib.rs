@@ -1,0 +1,1 @@
+//! bamf-events (placeholder; see the crate description).

@@ -1,0 +1,1 @@
+//! bamf-pki (placeholder; see the crate description).

@@ -1,0 +1,1 @@
+//! bamf-runtime (placeholder; see the crate description).

@@ -1,0 +1,1 @@
+//! bamf-tunnel (placeholder; see the crate description).

@@ -130,7 +130,7 @@ fn temp_cluster() -> Result<String> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let script = format!(
         "postgres -D '{data}' -p {port} -k '{dir}' -c listen_addresses=127.0.0.1 -c fsync=off \
-         -c max_connections=300 >'{dir}/postgres.log' 2>&1 & pid=$!; read _; kill $pid; wait $pid",
+         -c max_connections=300 >'{dir}/postgres.log' 2>&1 & pid=$!; read _; kill $pid; wait $pid; rm -rf '{dir}'",
         data = data.display(),
         dir = dir.display(),
     );

@@ -1,1 +1,73 @@
-//! bamf-api (placeholder; see the crate description).
+//! bamf-api: the control plane (ARCHITECTURE §1) — REST API `/api/v1`, login,
+//! RBAC, the internal CA, the session broker and the read-model projections.
+//!
+//! For now the program starts, prepares its backends ([`startup`], where stream
+//! set-up and migrations plug in), serves `/healthz`, `/readyz` and JSON errors
+//! for every other path, and stops cleanly. [`run`] is what both `main.rs` and
+//! the tests call, the latter on a listener bound to port 0.
+//!
+//! Layout: `config.rs` keys and validation, `error.rs` the JSON error shape,
+//! `router.rs` the routes, `startup.rs` the start-up work.
+
+pub mod config;
+pub mod error;
+pub mod router;
+pub mod startup;
+
+pub use config::ApiConfig;
+
+use anyhow::Context;
+use bamf_runtime::{health, Readiness, Shutdown};
+use tokio::net::TcpListener;
+use tracing::info;
+
+/// Runs the API on `listener` until `shutdown` is triggered, then drains within
+/// its grace period. Returns an error if start-up or the server fails; the
+/// shutdown is triggered and drained in that case too.
+pub async fn run(
+    config: ApiConfig,
+    listener: TcpListener,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let readiness = Readiness::new();
+    let outcome = serve_until_shutdown(&config, listener, &shutdown, &readiness).await;
+    readiness.set(false);
+    shutdown.trigger();
+    shutdown.drain().await;
+    info!("bamf-api stopped");
+    outcome
+}
+
+async fn serve_until_shutdown(
+    config: &ApiConfig,
+    listener: TcpListener,
+    shutdown: &Shutdown,
+    readiness: &Readiness,
+) -> anyhow::Result<()> {
+    let addr = listener
+        .local_addr()
+        .context("listener has no local address")?;
+    let app = router::router(readiness.clone());
+    let mut server = shutdown.spawn(health::serve(listener, app, shutdown.clone()));
+    info!(%addr, nats_url = %config.nats_url, data_dir = %config.data_dir.display(), "bamf-api listening");
+
+    tokio::select! {
+        prepared = startup::prepare(config) => {
+            prepared.context("start-up failed")?;
+            readiness.set(true);
+            info!("bamf-api ready");
+        }
+        _ = shutdown.triggered() => return Ok(()),
+    }
+    // The server also ends on the shutdown token; `biased` checks the token
+    // first so a requested stop is never mistaken for the server giving up.
+    tokio::select! {
+        biased;
+        _ = shutdown.triggered() => Ok(()),
+        served = &mut server => {
+            served.context("HTTP server task panicked")?.context("HTTP server failed")?;
+            anyhow::ensure!(shutdown.is_triggered(), "HTTP server stopped before shutdown");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The real `bamf-api` binary: exit codes for bad config and for SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use bamf_runtime::probe;
+
+const BIN: &str = env!("CARGO_BIN_EXE_bamf-api");
+const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
+
+fn api() -> Command {
+    let mut cmd = Command::new(BIN);
+    // A clean slate: nothing from the developer's shell leaks into the config.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("BAMF_") || key.starts_with("OTEL_") || key == "RUST_LOG" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+#[test]
+fn bad_config_exits_2_naming_the_key() {
+    let out = api()
+        .env("BAMF_API_DATABASE_URL", "postgres://postgres@127.0.0.1/x")
+        .env("BAMF_API_LISTEN", "not-an-address")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "error: invalid config: key \"listen\": invalid socket address syntax (from environment variable BAMF_API_LISTEN)"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn missing_database_url_exits_2_naming_the_key() {
+    let out = api().output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("key \"database_url\": missing"), "{stderr}");
+}
+
+#[test]
+fn bamfctl_s_url_variable_is_not_an_error() {
+    // BAMF_API_URL belongs to bamfctl; bamf-api must not reject it as unknown.
+    let out = api()
+        .env("BAMF_API_URL", "http://127.0.0.1:1")
+        .env("BAMF_API_LISTEN", "nonsense")
+        .env("BAMF_API_DATABASE_URL", "postgres://postgres@127.0.0.1/x")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("key \"listen\""), "{stderr}");
+}
+
+#[test]
+fn a_taken_port_exits_1_naming_the_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let out = api()
+        .env("BAMF_API_DATABASE_URL", "postgres://postgres@127.0.0.1/x")
+        .env("BAMF_API_LISTEN", addr.to_string())
+        .env("BAMF_API_DATA_DIR", tempfile::tempdir().unwrap().path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sigterm_stops_it_with_exit_0() {
+    let data = tempfile::tempdir().unwrap();
+    let mut child = api()
+        .args(["--log-format", "json", "serve"])
+        .env("BAMF_API_DATABASE_URL", "postgres://postgres@127.0.0.1/x")
+        .env("BAMF_API_LISTEN", "127.0.0.1:0")
+        .env("BAMF_API_DATA_DIR", data.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The log says where it listens (port 0 was resolved by the OS) and when ready.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut addr: Option<SocketAddr> = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let record: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
+        let fields = &record["fields"];
+        if fields["message"] == "bamf-api listening" {
+            addr = Some(fields["addr"].as_str().unwrap().parse().unwrap());
+        }
+        if fields["message"] == "bamf-api ready" {
+            break;
+        }
+    }
+    let addr = addr.expect("the listening line comes before ready");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let live = runtime
+        .block_on(probe::get(addr, "/readyz", Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(live.status, 200);
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // Collect the rest of the log (so the child never blocks on a full pipe) and
+    // the exit status on a helper thread, bounded by EXIT_TIMEOUT.
+    let (done, exited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        let _ = done.send((child.wait(), rest));
+    });
+    let (status, rest) = exited
+        .recv_timeout(EXIT_TIMEOUT)
+        .expect("bamf-api exits within the timeout after SIGTERM");
+    let status = status.unwrap();
+    assert!(status.success(), "exit status {status}; log: {rest:?}");
+    assert!(
+        rest.iter().any(|l| l.contains("bamf-api stopped")),
+        "{rest:?}"
+    );
+}

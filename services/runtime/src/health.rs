@@ -1,0 +1,82 @@
+//! `GET /healthz` (liveness) and `GET /readyz` (readiness), and serving a
+//! router on a listener until shutdown.
+//!
+//! Liveness answers 200 whenever the process can serve HTTP at all. Readiness
+//! answers 200 only while the program says it is ready (its backends are set
+//! up, it can do useful work) and 503 otherwise, so orchestrators and the dev
+//! stack route to it, or wait for it, on that signal.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+use crate::Shutdown;
+
+/// Whether the program is ready; cheap to clone and share.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    /// Not ready yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Marks the program ready (or not).
+    pub fn set(&self, ready: bool) {
+        self.0.store(ready, Ordering::Release);
+    }
+
+    /// Whether the program is ready.
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// Routes `/healthz` and `/readyz`, to merge into a program's router.
+pub fn routes<S>(readiness: Readiness) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { Json(json!({ "status": "ok" })) }),
+        )
+        .route(
+            "/readyz",
+            get(move || {
+                let ready = readiness.is_ready();
+                async move { readyz(ready) }
+            }),
+        )
+}
+
+fn readyz(ready: bool) -> (StatusCode, Json<Value>) {
+    if ready {
+        (StatusCode::OK, Json(json!({ "status": "ready" })))
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "not ready" })),
+        )
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` is triggered, then stops
+/// accepting and lets open requests finish (bounded by the caller's drain).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: Shutdown,
+) -> std::io::Result<()> {
+    let token = shutdown.token().clone();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(token.cancelled_owned())
+        .await
+}

@@ -20,9 +20,9 @@ use time::OffsetDateTime;
 use x509_parser::{certificate::X509Certificate, prelude::FromDer};
 
 use crate::{
-    claims::serial_hex,
     csr::VerifiedCsr,
     error::PkiError,
+    fields::serial_hex,
     profile::{whole_seconds, Profile, NOT_BEFORE_BACKDATE},
     record::IssuanceRecord,
     trust::CaTrust,

@@ -10,7 +10,8 @@
 //! - [`profile`]: the four certificate profiles — SAN URIs, lifetimes, key usage.
 //! - [`csr`]: the requester's fresh key and CSR; the CA's CSR check.
 //! - [`names`]: the `bamf://<kind>/<value>` vocabulary and value syntax.
-//! - [`claims`]: DER → typed claims or a specific [`ClaimsError`], never a panic.
+//! - [`claims`]: DER → typed claims or a specific [`ClaimsError`], never a panic
+//!   (the field reader behind it is the private `fields.rs`).
 //! - [`trust`]: [`CaTrust`], chain + time + claims + expectations (bridge id, side).
 //! - [`verify`]: rustls verifiers and TLS configs for bridge, CLI and agent.
 //! - [`renew`]: when to renew agent and bridge certificates.
@@ -26,6 +27,7 @@ pub mod claims;
 pub mod clock;
 pub mod csr;
 pub mod error;
+mod fields;
 pub mod names;
 pub mod profile;
 pub mod record;

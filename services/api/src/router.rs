@@ -2,7 +2,8 @@
 
 use axum::Router;
 use bamf_runtime::{health, Readiness};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultMakeSpan, TraceLayer};
+use tracing::Level;
 
 use crate::error;
 
@@ -14,7 +15,9 @@ pub fn router(readiness: Readiness) -> Router {
         .merge(health::routes(readiness))
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::wrong_method)
-        .layer(TraceLayer::new_for_http())
+        // One span per request at INFO, so requests are traced (OTLP) under the
+        // default filter; per-request log lines stay at DEBUG.
+        .layer(TraceLayer::new_for_http().make_span_with(DefaultMakeSpan::new().level(Level::INFO)))
 }
 
 #[cfg(test)]

@@ -78,14 +78,21 @@ fn a_taken_port_exits_1_naming_the_address() {
     );
 }
 
-#[test]
-fn sigterm_stops_it_with_exit_0() {
-    let data = tempfile::tempdir().unwrap();
+/// A started bamf-api: the child, its address, and its remaining log lines.
+struct Started {
+    child: std::process::Child,
+    addr: SocketAddr,
+    lines: std::io::Lines<BufReader<std::process::ChildStderr>>,
+}
+
+/// Starts the binary on a free port with JSON logs and waits for "ready".
+fn start(data: &std::path::Path, extra_env: &[(&str, &str)]) -> Started {
     let mut child = api()
         .args(["--log-format", "json", "serve"])
         .env("BAMF_API_DATABASE_URL", "postgres://postgres@127.0.0.1/x")
         .env("BAMF_API_LISTEN", "127.0.0.1:0")
-        .env("BAMF_API_DATA_DIR", data.path())
+        .env("BAMF_API_DATA_DIR", data)
+        .envs(extra_env.iter().copied())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -104,12 +111,14 @@ fn sigterm_stops_it_with_exit_0() {
         }
     }
     let addr = addr.expect("the listening line comes before ready");
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let live = runtime
-        .block_on(probe::get(addr, "/readyz", Duration::from_secs(5)))
-        .unwrap();
-    assert_eq!(live.status, 200);
+    Started { child, addr, lines }
+}
 
+/// Sends SIGTERM and returns the exit status and the rest of the log.
+fn terminate(started: Started) -> (std::process::ExitStatus, Vec<String>) {
+    let Started {
+        mut child, lines, ..
+    } = started;
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -125,10 +134,91 @@ fn sigterm_stops_it_with_exit_0() {
     let (status, rest) = exited
         .recv_timeout(EXIT_TIMEOUT)
         .expect("bamf-api exits within the timeout after SIGTERM");
-    let status = status.unwrap();
+    (status.unwrap(), rest)
+}
+
+fn get(addr: SocketAddr, path: &str) -> probe::Response {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime
+        .block_on(probe::get(addr, path, Duration::from_secs(5)))
+        .unwrap()
+}
+
+#[test]
+fn sigterm_stops_it_with_exit_0() {
+    let data = tempfile::tempdir().unwrap();
+    let started = start(data.path(), &[]);
+    assert_eq!(get(started.addr, "/readyz").status, 200);
+    let (status, rest) = terminate(started);
     assert!(status.success(), "exit status {status}; log: {rest:?}");
     assert!(
         rest.iter().any(|l| l.contains("bamf-api stopped")),
         "{rest:?}"
     );
+}
+
+#[test]
+fn spans_are_exported_over_otlp_and_flushed_at_exit() {
+    // A stand-in OTLP/HTTP collector: answers 200 and reports each request line.
+    let collector = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", collector.local_addr().unwrap());
+    let (seen_tx, seen) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for stream in collector.incoming() {
+            let Ok(stream) = stream else { break };
+            let seen_tx = seen_tx.clone();
+            std::thread::spawn(move || serve_collector(stream, seen_tx));
+        }
+    });
+
+    let data = tempfile::tempdir().unwrap();
+    let started = start(
+        data.path(),
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str())],
+    );
+    assert_eq!(get(started.addr, "/api/v1/traced").status, 404);
+    let (status, rest) = terminate(started);
+    assert!(status.success(), "exit status {status}; log: {rest:?}");
+    let request = seen
+        .recv_timeout(EXIT_TIMEOUT)
+        .expect("the request span reached the collector by exit");
+    assert!(request.starts_with("POST /v1/traces "), "{request}");
+}
+
+/// Reads HTTP/1.1 requests on one connection, answering each with 200.
+fn serve_collector(stream: std::net::TcpStream, seen: std::sync::mpsc::Sender<String>) {
+    use std::io::{Read, Write};
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut length = 0usize;
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                return;
+            }
+            if header == "\r\n" {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let _ = seen.send(request_line.trim_end().to_string());
+        let answer =
+            "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
+        if writer.write_all(answer.as_bytes()).is_err() {
+            return;
+        }
+    }
 }

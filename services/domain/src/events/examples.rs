@@ -1,0 +1,124 @@
+//! One example of every catalogue entry, deterministic: used by the schema
+//! agreement test, by `bamf-events` tests and by the benchmark's event mix.
+
+use super::*;
+use crate::{AggregateId, Timestamp};
+
+fn id(n: u64) -> AggregateId {
+    AggregateId::from_ulid(ulid::Ulid::from_parts(1_700_000_000_000 + n, u128::from(n)))
+}
+
+fn digest(n: u8) -> Sha256Hex {
+    // 64 lowercase hex characters.
+    Sha256Hex::new(format!("{n:02x}").repeat(32)).expect("64 hex characters")
+}
+
+fn at(n: i64) -> Timestamp {
+    Timestamp::from_unix_micros(1_790_000_000_000_000 + n)
+}
+
+/// An example of each `(type, version)`, in catalogue order.
+pub fn examples() -> Vec<Event> {
+    let label = Label {
+        key: "env".into(),
+        value: "prod".into(),
+    };
+    let rules = RoleRules {
+        resource_names: vec!["orders-db".into()],
+        labels: vec![label.clone()],
+        kubernetes_groups: vec![],
+    };
+    vec![
+        Event::UserCreated(UserCreated {
+            email: "alice@corp.example".into(),
+            display_name: "Alice".into(),
+            roles: vec!["everyone".into()],
+        }),
+        Event::UserUpdated(UserUpdated {
+            email: None,
+            display_name: Some("Alice A.".into()),
+        }),
+        Event::UserDisabled(UserDisabled {
+            reason: "left".into(),
+        }),
+        Event::UserDeleted(UserDeleted {}),
+        Event::LoginSucceeded(LoginSucceeded {
+            user_id: id(1),
+            token_digest: digest(0xab),
+            method: "password".into(),
+            expires_at: at(3_600_000_000),
+        }),
+        Event::LoginRevoked(LoginRevoked {
+            token_digest: digest(0xab),
+            reason: "logout".into(),
+        }),
+        Event::RoleCreated(RoleCreated {
+            name: "dba".into(),
+            description: "database admins".into(),
+            allow: rules.clone(),
+            deny: RoleRules::default(),
+        }),
+        Event::RoleUpdated(RoleUpdated {
+            description: "database admins".into(),
+            allow: rules,
+            deny: RoleRules::default(),
+        }),
+        Event::RoleDeleted(RoleDeleted {}),
+        Event::RoleBindingCreated(RoleBindingCreated {
+            user_id: id(1),
+            role: "dba".into(),
+        }),
+        Event::RoleBindingDeleted(RoleBindingDeleted {
+            user_id: id(1),
+            role: "dba".into(),
+        }),
+        Event::JoinTokenCreated(JoinTokenCreated {
+            name: "rack-7".into(),
+            token_digest: digest(0x01),
+            max_uses: 1,
+            expires_at: at(86_400_000_000),
+            labels: vec![label.clone()],
+        }),
+        Event::JoinTokenUsed(JoinTokenUsed {
+            agent_id: id(2),
+            use_number: 1,
+        }),
+        Event::JoinTokenRevoked(JoinTokenRevoked {
+            reason: "rotated".into(),
+        }),
+        Event::AgentJoined(AgentJoined {
+            name: "rack-7-a".into(),
+            join_token_id: id(3),
+            labels: vec![label],
+        }),
+        Event::AgentDeleted(AgentDeleted {}),
+        Event::SessionRequested(SessionRequested {
+            user_id: id(1),
+            resource: "orders-db".into(),
+            resource_type: "postgres".into(),
+        }),
+        Event::SessionGranted(SessionGranted {
+            bridge_id: id(4),
+            agent_id: id(2),
+            roles: vec!["dba".into()],
+            expires_at: at(30_000_000),
+        }),
+        Event::SessionDenied(SessionDenied {
+            reason: "no role allows orders-db".into(),
+        }),
+        Event::SessionConnected(SessionConnected { bridge_id: id(4) }),
+        Event::SessionClosed(SessionClosed {
+            bytes_up: 1_024,
+            bytes_down: 65_536,
+            reason: "client closed".into(),
+        }),
+        Event::CertIssued(CertIssued {
+            serial: "0a1b2c3d".into(),
+            kind: CertKind::SessionClient,
+            subject: "alice@corp.example".into(),
+            sans: vec!["bamf://session/x".into(), "bamf://side/client".into()],
+            not_after: at(30_000_000),
+            requester: "user:alice".into(),
+        }),
+    ]
+}

@@ -71,3 +71,4 @@ async fn serve_until_shutdown(
         }
     }
 }
+pub mod readmodel;

@@ -8,6 +8,7 @@
 //! [`schema`] (JSON Schema generation for `schemas/`), [`projection`] (the fold
 //! contract) and [`runtime_view`] (the in-memory runtime projection).
 
+pub mod control;
 pub mod envelope;
 pub mod events;
 pub mod projection;

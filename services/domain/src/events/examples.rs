@@ -44,6 +44,8 @@ pub fn examples() -> Vec<Event> {
         Event::UserDeleted(UserDeleted {}),
         Event::LoginSucceeded(LoginSucceeded {
             user_id: id(1),
+            email: "alice@corp.example".into(),
+            provider: "local".into(),
             token_digest: digest(0xab),
             method: "password".into(),
             expires_at: at(3_600_000_000),
@@ -65,11 +67,13 @@ pub fn examples() -> Vec<Event> {
         }),
         Event::RoleDeleted(RoleDeleted {}),
         Event::RoleBindingCreated(RoleBindingCreated {
-            user_id: id(1),
+            provider: "local".into(),
+            email: "alice@corp.example".into(),
             role: "dba".into(),
         }),
         Event::RoleBindingDeleted(RoleBindingDeleted {
-            user_id: id(1),
+            provider: "local".into(),
+            email: "alice@corp.example".into(),
             role: "dba".into(),
         }),
         Event::JoinTokenCreated(JoinTokenCreated {

@@ -12,6 +12,10 @@ use crate::{AggregateId, Timestamp};
 #[serde(deny_unknown_fields)]
 pub struct LoginSucceeded {
     pub user_id: AggregateId,
+    /// Lowercase, trimmed e-mail of the user (revoke-all is by e-mail).
+    pub email: String,
+    /// Identity provider, e.g. `local`; with `email` it keys role bindings.
+    pub provider: String,
     pub token_digest: Sha256Hex,
     /// How the user authenticated, e.g. `password`, `sso`.
     pub method: String,

@@ -1,11 +1,13 @@
 //! Roles (aggregate `role`, id = role name token) and role bindings
-//! (aggregate `role_binding`, id = lowercase ULID).
+//! (aggregate `role_binding`, id = SHA-256 hex of `provider \n email \n role`,
+//! so one binding is one aggregate and a duplicate is an optimistic-concurrency
+//! conflict). Bindings are keyed by (identity provider, e-mail) so SSO users
+//! can hold roles before their first login.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::Label;
-use crate::AggregateId;
 
 /// What a role allows or denies: resources by name or label, Kubernetes groups.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -43,11 +45,14 @@ pub struct RoleUpdated {
 #[serde(deny_unknown_fields)]
 pub struct RoleDeleted {}
 
-/// A role was bound to a user.
+/// A role was bound to a user, identified by provider and normalised e-mail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleBindingCreated {
-    pub user_id: AggregateId,
+    /// Identity provider, e.g. `local` (password users) or an SSO provider name.
+    pub provider: String,
+    /// Lowercase, trimmed e-mail.
+    pub email: String,
     pub role: String,
 }
 
@@ -55,6 +60,7 @@ pub struct RoleBindingCreated {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleBindingDeleted {
-    pub user_id: AggregateId,
+    pub provider: String,
+    pub email: String,
     pub role: String,
 }

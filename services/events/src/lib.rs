@@ -30,4 +30,4 @@ pub use snapshot::SnapshotStore;
 pub use streams::{ensure_streams, StreamOptions, StreamOutcome};
 
 /// Re-exported so callers need not depend on `async_nats` to connect.
-pub use async_nats::{connect, jetstream, Client};
+pub use async_nats::{connect, jetstream, Client, ConnectOptions};

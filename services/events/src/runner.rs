@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::feed::{Feed, FeedError};
+use crate::feed::{Feed, FeedError, FeedItem};
 use crate::parked::{error_chain, Parked, ParkedLog};
 use crate::snapshot::{self, SnapshotError, SnapshotStore};
 use crate::streams::EVENTS_STREAM;
@@ -241,7 +241,7 @@ impl<P: Projection> std::ops::Deref for ProjectionRunner<P> {
 
 async fn run<P: Projection>(
     shared: Arc<Shared<P>>,
-    mut feed: Feed,
+    feed: Feed,
     policy: Option<SnapshotPolicy>,
     store: Option<SnapshotStore>,
     cancel: CancellationToken,
@@ -250,20 +250,22 @@ async fn run<P: Projection>(
     let mut last_snapshot_at = Instant::now();
     let mut upload: Option<JoinHandle<Result<(), SnapshotError>>> = None;
     let mut applied = shared.started_from;
+    // Two stages, so reading + decoding and applying use different cores: a
+    // reader task fills a small bounded channel with decoded chunks.
+    let (chunks_tx, mut chunks) = tokio::sync::mpsc::channel::<Chunk>(READ_AHEAD_CHUNKS);
+    let reader = tokio::spawn(read_chunks(feed, chunks_tx, cancel.clone()));
+    let _stop_reader = AbortOnDrop(reader);
     loop {
-        let first = tokio::select! {
+        let chunk = tokio::select! {
             biased;
             _ = cancel.cancelled() => break,
-            item = feed.next() => item,
+            chunk = chunks.recv() => chunk,
         };
-        let Some(first) = first else { break };
-        let first = first?;
-        // Apply what is already buffered under one lock.
+        let Some(chunk) = chunk else { break };
+        let chunk = chunk?;
         {
             let mut state = shared.state.write().unwrap_or_else(|e| e.into_inner());
-            let mut item = Some(first);
-            let mut n = 0;
-            while let Some(it) = item.take() {
+            for it in &chunk {
                 match &it.decoded {
                     Ok(envelope) => state.apply(it.seq, envelope),
                     Err(poison) => shared.parked.park(
@@ -277,13 +279,12 @@ async fn run<P: Projection>(
                     ),
                 }
                 applied = it.seq;
-                n += 1;
-                if n < APPLY_CHUNK {
-                    item = feed.try_next().transpose()?;
-                }
             }
-            shared.handled.fetch_add(n as u64, Ordering::Relaxed);
+            shared
+                .handled
+                .fetch_add(chunk.len() as u64, Ordering::Relaxed);
         }
+        drop(chunk);
         shared.applied.send_replace(applied);
 
         if let (Some(policy), Some(store)) = (&policy, &store) {
@@ -324,6 +325,52 @@ async fn run<P: Projection>(
         }
     }
     Ok(())
+}
+
+/// Chunks buffered between the reader and the applier.
+const READ_AHEAD_CHUNKS: usize = 4;
+
+type Chunk = Result<Vec<FeedItem>, FeedError>;
+
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Reads and decodes messages in chunks of what is already buffered (at most
+/// [`APPLY_CHUNK`]); stops on cancel, on a read error (sent on) or when the
+/// applier goes away.
+async fn read_chunks(
+    mut feed: Feed,
+    tx: tokio::sync::mpsc::Sender<Chunk>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let first = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return,
+            item = feed.next() => item,
+        };
+        let Some(first) = first else { return };
+        let chunk = first.and_then(|first| {
+            let mut chunk = Vec::with_capacity(APPLY_CHUNK);
+            chunk.push(first);
+            while chunk.len() < APPLY_CHUNK {
+                match feed.try_next() {
+                    Some(item) => chunk.push(item?),
+                    None => break,
+                }
+            }
+            Ok(chunk)
+        });
+        let failed = chunk.is_err();
+        if tx.send(chunk).await.is_err() || failed {
+            return;
+        }
+    }
 }
 
 fn log_upload(name: &str, result: Result<Result<(), SnapshotError>, tokio::task::JoinError>) {

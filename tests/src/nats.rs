@@ -29,7 +29,9 @@ impl NatsServer {
     /// Starts a server on free loopback ports with a temporary JetStream store and
     /// returns once it accepts clients and JetStream is ready.
     pub async fn start() -> Result<Self> {
-        let store = tempfile::Builder::new().prefix("bamf-nats-store-").tempdir()?;
+        let store = tempfile::Builder::new()
+            .prefix("bamf-nats-store-")
+            .tempdir()?;
         let work = tempfile::Builder::new().prefix("bamf-nats-").tempdir()?;
         let mut server = NatsServer {
             child: None,

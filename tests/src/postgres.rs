@@ -127,7 +127,9 @@ fn temp_cluster() -> Result<String> {
     if !out.status.success() {
         bail!("initdb failed: {}", String::from_utf8_lossy(&out.stderr));
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let script = format!(
         "postgres -D '{data}' -p {port} -k '{dir}' -c listen_addresses=127.0.0.1 -c fsync=off \
          -c max_connections=300 >'{dir}/postgres.log' 2>&1 & pid=$!; read _; kill $pid; wait $pid; rm -rf '{dir}'",

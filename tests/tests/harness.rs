@@ -23,7 +23,9 @@ async fn each_test_gets_its_own_empty_database() -> anyhow::Result<()> {
     let b = TestDatabase::create().await?;
     assert_ne!(a.name(), b.name());
     let mut conn = sqlx::PgConnection::connect(a.url()).await?;
-    sqlx::query("CREATE TABLE t (x int)").execute(&mut conn).await?;
+    sqlx::query("CREATE TABLE t (x int)")
+        .execute(&mut conn)
+        .await?;
     let mut other = sqlx::PgConnection::connect(b.url()).await?;
     let (count,): (i64,) = sqlx::query_as(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",

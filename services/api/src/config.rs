@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 /// Prefix of bamf-api's environment variables: `BAMF_API_LISTEN`, …
 pub const ENV_PREFIX: &str = "BAMF_API_";
 
+/// The audit stream's default retention: 90 days.
+pub const DEFAULT_AUDIT_MAX_AGE: Duration = Duration::from_secs(90 * 24 * 60 * 60);
+
 /// Keys under [`ENV_PREFIX`] that are not ours: `BAMF_API_URL` is bamfctl's
 /// setting and is often exported in the same shell.
 const ENV_NOT_OURS: &[&str] = &["url"];
@@ -30,6 +33,12 @@ pub struct ApiConfig {
     /// Directory for the API's own files (the CA key among them); created with
     /// mode 0700 when missing.
     pub data_dir: PathBuf,
+    /// Most PostgreSQL connections the read models hold.
+    pub database_max_connections: u32,
+    /// How long `BAMF_AUDIT` keeps records (e.g. `90d`); applied to the stream
+    /// at every start.
+    #[serde(with = "bamf_runtime::duration")]
+    pub audit_max_age: Duration,
     /// How long in-flight work may take to finish after SIGTERM.
     #[serde(with = "bamf_runtime::duration")]
     pub shutdown_grace: Duration,
@@ -42,6 +51,8 @@ impl Default for ApiConfig {
             nats_url: "nats://127.0.0.1:4222".to_string(),
             database_url: String::new(),
             data_dir: PathBuf::from("data"),
+            database_max_connections: 10,
+            audit_max_age: DEFAULT_AUDIT_MAX_AGE,
             shutdown_grace: bamf_runtime::shutdown::DEFAULT_GRACE,
         }
     }
@@ -82,6 +93,12 @@ impl ApiConfig {
         }
         if self.nats_url.trim().is_empty() {
             return Err(invalid("nats_url", "must not be empty"));
+        }
+        if self.database_max_connections == 0 {
+            return Err(invalid("database_max_connections", "must be at least 1"));
+        }
+        if self.audit_max_age < Duration::from_secs(60 * 60) {
+            return Err(invalid("audit_max_age", "must be at least 1h"));
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "must not be empty"));

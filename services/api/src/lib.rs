@@ -1,20 +1,25 @@
 //! bamf-api: the control plane (ARCHITECTURE §1) — REST API `/api/v1`, login,
 //! RBAC, the internal CA, the session broker and the read-model projections.
 //!
-//! For now the program starts, prepares its backends ([`startup`], where stream
-//! set-up and migrations plug in), serves `/healthz`, `/readyz` and JSON errors
-//! for every other path, and stops cleanly. [`run`] is what both `main.rs` and
-//! the tests call, the latter on a listener bound to port 0.
+//! The program starts, prepares its backends ([`startup`]: NATS with the
+//! streams applied, PostgreSQL with the migrations applied), starts its
+//! [`projections`], serves `/healthz`, `/readyz` and JSON errors for every
+//! other path, and stops cleanly. [`run`] is what both `main.rs` and the tests
+//! call, the latter on a listener bound to port 0.
 //!
 //! Layout: `config.rs` keys and validation, `error.rs` the JSON error shape,
-//! `router.rs` the routes, `startup.rs` the start-up work.
+//! `router.rs` the routes, `startup.rs` the start-up work, `projections.rs`
+//! the projections this replica runs, `readmodel/` the PostgreSQL read models.
 
 pub mod config;
 pub mod error;
+pub mod projections;
+pub mod readmodel;
 pub mod router;
 pub mod startup;
 
 pub use config::ApiConfig;
+pub use projections::Projections;
 
 use anyhow::Context;
 use bamf_runtime::{health, Readiness, Shutdown};
@@ -51,17 +56,19 @@ async fn serve_until_shutdown(
     let mut server = shutdown.spawn(health::serve(listener, app, shutdown.clone()));
     info!(%addr, nats_url = %config.nats_url, data_dir = %config.data_dir.display(), "bamf-api listening");
 
-    tokio::select! {
-        prepared = startup::prepare(config) => {
-            prepared.context("start-up failed")?;
-            readiness.set(true);
-            info!("bamf-api ready");
-        }
+    let start = async {
+        let backends = startup::prepare(config).await?;
+        Projections::start(&backends).await
+    };
+    let projections = tokio::select! {
+        started = start => started.context("start-up failed")?,
         _ = shutdown.triggered() => return Ok(()),
-    }
+    };
+    readiness.set(true);
+    info!("bamf-api ready");
     // The server also ends on the shutdown token; `biased` checks the token
     // first so a requested stop is never mistaken for the server giving up.
-    tokio::select! {
+    let outcome = tokio::select! {
         biased;
         _ = shutdown.triggered() => Ok(()),
         served = &mut server => {
@@ -69,6 +76,7 @@ async fn serve_until_shutdown(
             anyhow::ensure!(shutdown.is_triggered(), "HTTP server stopped before shutdown");
             Ok(())
         }
-    }
+    };
+    projections.stop().await;
+    outcome
 }
-pub mod readmodel;

@@ -26,6 +26,18 @@ enum Command {
     /// Serve the API until SIGINT/SIGTERM (the default).
     #[default]
     Serve,
+    /// Work on the read models.
+    #[command(subcommand)]
+    Projections(ProjectionsCommand),
+}
+
+#[derive(Subcommand)]
+enum ProjectionsCommand {
+    /// Empty every PostgreSQL read model and replay the event log into it.
+    ///
+    /// Stop the API replicas first: a running replica would go on projecting
+    /// from its own position while the rebuild replays from the start.
+    Rebuild,
 }
 
 fn main() -> ExitCode {
@@ -37,6 +49,7 @@ fn main() -> ExitCode {
     cli::run_program("bamf-api", cli.common.log_format, || async move {
         match cli.command.unwrap_or_default() {
             Command::Serve => serve(config).await,
+            Command::Projections(ProjectionsCommand::Rebuild) => rebuild(config).await,
         }
     })
 }
@@ -48,4 +61,15 @@ async fn serve(config: ApiConfig) -> anyhow::Result<()> {
     let shutdown = Shutdown::new(config.shutdown_grace);
     shutdown.on_signals();
     bamf_api::run(config, listener, shutdown).await
+}
+
+async fn rebuild(config: ApiConfig) -> anyhow::Result<()> {
+    let backends = bamf_api::startup::connect(&config).await?;
+    for report in bamf_api::projections::rebuild(&backends).await? {
+        println!(
+            "{}: replayed {} events, now at stream sequence {}",
+            report.projection, report.replayed, report.seq
+        );
+    }
+    Ok(())
 }

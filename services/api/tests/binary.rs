@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use bamf_runtime::probe;
+use bamf_testkit::{NatsServer, TestDatabase};
 
 const BIN: &str = env!("CARGO_BIN_EXE_bamf-api");
 const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -85,11 +86,28 @@ struct Started {
     lines: std::io::Lines<BufReader<std::process::ChildStderr>>,
 }
 
+/// A real nats-server and a fresh database for one binary run.
+struct Backing {
+    nats: NatsServer,
+    db: TestDatabase,
+}
+
+fn backing() -> Backing {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        Backing {
+            nats: NatsServer::start().await.unwrap(),
+            db: TestDatabase::create().await.unwrap(),
+        }
+    })
+}
+
 /// Starts the binary on a free port with JSON logs and waits for "ready".
-fn start(data: &std::path::Path, extra_env: &[(&str, &str)]) -> Started {
+fn start(data: &std::path::Path, backing: &Backing, extra_env: &[(&str, &str)]) -> Started {
     let mut child = api()
         .args(["--log-format", "json", "serve"])
-        .env("BAMF_API_DATABASE_URL", "postgres://postgres@127.0.0.1/x")
+        .env("BAMF_API_NATS_URL", backing.nats.url())
+        .env("BAMF_API_DATABASE_URL", backing.db.url())
         .env("BAMF_API_LISTEN", "127.0.0.1:0")
         .env("BAMF_API_DATA_DIR", data)
         .envs(extra_env.iter().copied())
@@ -147,7 +165,8 @@ fn get(addr: SocketAddr, path: &str) -> probe::Response {
 #[test]
 fn sigterm_stops_it_with_exit_0() {
     let data = tempfile::tempdir().unwrap();
-    let started = start(data.path(), &[]);
+    let backing = backing();
+    let started = start(data.path(), &backing, &[]);
     assert_eq!(get(started.addr, "/readyz").status, 200);
     let (status, rest) = terminate(started);
     assert!(status.success(), "exit status {status}; log: {rest:?}");
@@ -172,8 +191,10 @@ fn spans_are_exported_over_otlp_and_flushed_at_exit() {
     });
 
     let data = tempfile::tempdir().unwrap();
+    let backing = backing();
     let started = start(
         data.path(),
+        &backing,
         &[("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str())],
     );
     assert_eq!(get(started.addr, "/api/v1/traced").status, 404);
@@ -221,4 +242,61 @@ fn serve_collector(stream: std::net::TcpStream, seen: std::sync::mpsc::Sender<St
             return;
         }
     }
+}
+
+#[test]
+fn projections_rebuild_replays_the_log_into_the_read_models() {
+    let backing = backing();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // Three events in the log before the read models exist.
+    runtime.block_on(async {
+        let client = bamf_events::connect(backing.nats.url()).await.unwrap();
+        let js = bamf_events::jetstream::new(client);
+        bamf_events::ensure_streams(&js, &Default::default())
+            .await
+            .unwrap();
+        let log = bamf_events::EventLog::new(js, Default::default());
+        for n in 0..3 {
+            let event = bamf_domain::Event::UserCreated(bamf_domain::events::UserCreated {
+                email: format!("user{n}@corp.example"),
+                display_name: format!("User {n}"),
+                roles: vec!["everyone".into()],
+            });
+            let envelope = bamf_domain::Envelope::new(
+                ulid::Ulid::new(),
+                bamf_domain::Timestamp::from_unix_micros(1_790_000_000_000_000),
+                bamf_domain::Actor::system(),
+                bamf_domain::AggregateId::from_ulid(ulid::Ulid::new()),
+                event,
+            );
+            log.append(&envelope, bamf_events::Expected::NoEvents)
+                .await
+                .unwrap();
+        }
+    });
+    let out = api()
+        .args(["projections", "rebuild"])
+        .env("BAMF_API_NATS_URL", backing.nats.url())
+        .env("BAMF_API_DATABASE_URL", backing.db.url())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("event_history: replayed 3 events, now at stream sequence 3"),
+        "{stdout}"
+    );
+    let rows: i64 = runtime.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(backing.db.url()).await.unwrap();
+        sqlx::query_scalar("SELECT count(*) FROM event_history WHERE event_type = 'user.created'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    });
+    assert_eq!(rows, 3);
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bamf_api::ApiConfig;
 use bamf_runtime::{probe, Shutdown};
+use bamf_testkit::{NatsServer, TestDatabase};
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,11 +30,14 @@ async fn wait_ready(addr: SocketAddr) {
 
 #[tokio::test]
 async fn serves_health_and_json_errors_then_stops_within_the_grace() {
+    let nats = NatsServer::start().await.unwrap();
+    let db = TestDatabase::create().await.unwrap();
     let data = tempfile::tempdir().unwrap();
     let grace = Duration::from_secs(2);
     let config = ApiConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: "postgres://postgres@127.0.0.1:5432/unused".into(),
+        nats_url: nats.url(),
+        database_url: db.url().into(),
         data_dir: data.path().join("api"),
         shutdown_grace: grace,
         ..ApiConfig::default()
@@ -86,6 +90,32 @@ async fn a_start_up_failure_stops_run_with_an_error() {
         .unwrap_err();
     assert!(
         format!("{error:#}").contains("cannot create data_dir"),
+        "{error:#}"
+    );
+}
+
+#[tokio::test]
+async fn unreachable_nats_fails_start_up_naming_the_key() {
+    // A port nobody listens on: bind one, then free it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let data = tempfile::tempdir().unwrap();
+    let config = ApiConfig {
+        nats_url: format!("nats://127.0.0.1:{port}"),
+        database_url: "postgres://postgres@127.0.0.1:5432/unused".into(),
+        data_dir: data.path().join("api"),
+        ..ApiConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let error = bamf_api::run(config, listener, Shutdown::new(Duration::from_secs(1)))
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{error:#}").contains("cannot connect to NATS")
+            && format!("{error:#}").contains("nats_url"),
         "{error:#}"
     );
 }

@@ -30,6 +30,18 @@ pub enum ActorKind {
     System,
 }
 
+impl ActorKind {
+    /// The wire name (`user`, `agent`, `bridge`, `system`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorKind::User => "user",
+            ActorKind::Agent => "agent",
+            ActorKind::Bridge => "bridge",
+            ActorKind::System => "system",
+        }
+    }
+}
+
 /// The actor of an event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

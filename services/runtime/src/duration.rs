@@ -1,5 +1,5 @@
 //! Durations in config files and environment variables: `"10s"`, `"500ms"`,
-//! `"2m"`, `"1h"`, or a bare number of seconds.
+//! `"2m"`, `"1h"`, `"90d"`, or a bare number of seconds.
 //!
 //! Use on a field with `#[serde(with = "bamf_runtime::duration")]`.
 
@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{de, Deserializer, Serializer};
 
-/// Parses `"<number><unit>"` with unit `ms`, `s`, `m` or `h`, or a bare number of
+/// Parses `"<number><unit>"` with unit `ms`, `s`, `m`, `h` or `d`, or a bare number of
 /// seconds.
 pub fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -23,9 +23,10 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         "ms" => 1,
         "m" => 60_000,
         "h" => 3_600_000,
+        "d" => 86_400_000,
         other => {
             return Err(format!(
-                "invalid duration unit {other:?}: use ms, s, m or h"
+                "invalid duration unit {other:?}: use ms, s, m, h or d"
             ))
         }
     };
@@ -82,6 +83,7 @@ mod tests {
         assert_eq!(parse("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse("90d"), Ok(Duration::from_secs(90 * 86_400)));
     }
 
     #[test]

@@ -10,10 +10,12 @@
 //! [`migrate`] applies `migrations/`.
 
 mod checkpoint;
+mod history;
 mod rebuild;
 pub mod runner;
 
 pub use checkpoint::{checkpoint, parked};
+pub use history::EventHistory;
 pub use rebuild::{rebuild, RebuildReport};
 pub use runner::{PgProjection, PgRunner, ReadModelError};
 

@@ -281,8 +281,9 @@ async fn finish(sent: Result<PendingAppend, AppendError>) -> Result<Appended, Ap
     sent?.ack().await
 }
 
-/// `Nats-Msg-Id`, `Nats-Expected-Stream`, the concurrency pair and `traceparent`.
-pub(crate) fn headers_for(envelope: &Envelope, expected: Expected, filter: &str) -> HeaderMap {
+/// The headers of an append: `Nats-Msg-Id`, `Nats-Expected-Stream`, the
+/// concurrency pair and `traceparent` (public for the benchmark's baseline).
+pub fn headers_for(envelope: &Envelope, expected: Expected, filter: &str) -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(header::NATS_MESSAGE_ID, envelope.id.to_string().as_str());
     headers.insert(header::NATS_EXPECTED_STREAM, EVENTS_STREAM);

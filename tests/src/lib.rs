@@ -1,6 +1,6 @@
 //! The bamf test harness: real infrastructure for tests, never fakes.
 //!
-//! - [`NatsServer`]: the pinned nats-server (deploy/nats/VERSION) with JetStream,
+//! - [`NatsServer`]: the pinned nats-server (`NATS_VERSION` in deploy/.env) with JetStream,
 //!   on a free loopback port with a temporary store, killed and removed on drop.
 //!   Readiness is awaited through the server's ports file and its `/healthz`
 //!   endpoint, never slept for. It can be stopped and started again on the same
@@ -15,7 +15,7 @@
 mod nats;
 mod postgres;
 
-pub use nats::NatsServer;
+pub use nats::{nats_server_binary, pinned_version, NatsServer};
 pub use postgres::TestDatabase;
 
 use std::path::PathBuf;

@@ -187,11 +187,10 @@ fn find_or_install() -> Result<PathBuf> {
         return Ok(PathBuf::from(path));
     }
     let root = repo_root();
-    let version = std::fs::read_to_string(root.join("deploy/nats/VERSION"))
-        .context("cannot read deploy/nats/VERSION")?;
+    let version = pinned_version()?;
     let bin = root
         .join(".tools")
-        .join(format!("nats-server-{}", version.trim()))
+        .join(format!("nats-server-{version}"))
         .join("bin/nats-server");
     if bin.is_file() {
         return Ok(bin);
@@ -204,4 +203,17 @@ fn find_or_install() -> Result<PathBuf> {
         bail!("tools/install-nats failed ({})", out.status);
     }
     Ok(PathBuf::from(String::from_utf8(out.stdout)?.trim()))
+}
+
+/// The pinned nats-server version: `NATS_VERSION` in `deploy/.env`, the file
+/// docker compose reads for the image tag.
+pub fn pinned_version() -> Result<String> {
+    let path = repo_root().join("deploy/.env");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    text.lines()
+        .find_map(|line| line.trim().strip_prefix("NATS_VERSION="))
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+        .with_context(|| format!("no NATS_VERSION=<x.y.z> line in {}", path.display()))
 }

@@ -44,3 +44,34 @@ async fn each_test_gets_its_own_empty_database() -> anyhow::Result<()> {
     assert!(!exists, "a dropped TestDatabase removes its database");
     Ok(())
 }
+
+#[test]
+fn one_pinned_nats_version_for_compose_the_stack_and_the_tests() -> anyhow::Result<()> {
+    let version = bamf_testkit::pinned_version()?;
+    let (major, minor) = {
+        let mut parts = version.split('.').map(|p| p.parse::<u32>());
+        (parts.next().transpose()?, parts.next().transpose()?)
+    };
+    assert!(
+        (major, minor) >= (Some(2), Some(12)),
+        "JetStream features need nats-server >= 2.12, pinned {version}"
+    );
+    // The binary the harness and the local stack run is that version...
+    let out = std::process::Command::new(bamf_testkit::nats_server_binary()?)
+        .arg("--version")
+        .output()?;
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(printed.trim(), format!("nats-server: v{version}"));
+    // ...and compose takes its image tag from the same variable (compose reads
+    // deploy/.env by itself), with no version written into compose.yaml.
+    let compose = std::fs::read_to_string(bamf_testkit::repo_root().join("deploy/compose.yaml"))?;
+    assert!(
+        compose.contains("image: nats:${NATS_VERSION"),
+        "compose.yaml must use NATS_VERSION"
+    );
+    assert!(
+        !compose.contains(&version),
+        "compose.yaml repeats the version"
+    );
+    Ok(())
+}

@@ -77,6 +77,12 @@ async fn serve_until_shutdown(
             Ok(())
         }
     };
-    projections.stop().await;
+    // The final snapshot needs NATS; never wait for it past the grace period.
+    if tokio::time::timeout(shutdown.grace(), projections.stop())
+        .await
+        .is_err()
+    {
+        tracing::warn!(grace = ?shutdown.grace(), "projections did not stop within the grace period");
+    }
     outcome
 }

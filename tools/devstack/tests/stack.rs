@@ -32,15 +32,45 @@ fn nats_server() -> PathBuf {
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
 
-/// bamf-api from this build (cargo builds another package's binary only on request).
+/// bamf-api from this build. A workspace test run (`tools/test`) has already
+/// built it beside this test's binary; running cargo again from inside a test
+/// could rebuild dependencies under another feature set, which takes minutes on
+/// a cold target dir. Only when that binary is missing or older than the
+/// sources (e.g. `cargo test -p bamf-devstack` after an edit) is it built here.
 fn api_binary() -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "-p", "bamf-api"])
-        .current_dir(repo_root())
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "cargo build -p bamf-api failed");
-    Path::new(BIN).with_file_name("bamf-api")
+    let built = Path::new(BIN).with_file_name("bamf-api");
+    let fresh =
+        modified(&built).is_some_and(|at| at >= newest_source(&repo_root().join("services")));
+    if !fresh {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "bamf-api"])
+            .current_dir(repo_root())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cargo build -p bamf-api failed");
+    }
+    built
+}
+
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// The newest modification time of any file below `dir`.
+fn newest_source(dir: &Path) -> std::time::SystemTime {
+    let mut newest = std::time::SystemTime::UNIX_EPOCH;
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if let Some(at) = modified(&path) {
+                newest = newest.max(at);
+            }
+        }
+    }
+    newest
 }
 
 fn free_ports<const N: usize>() -> [u16; N] {

@@ -3,34 +3,9 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use common::{labels, store};
 
 use bamf_domain::control::rbac::*;
-use bamf_domain::control::role_doc::RoleDocument;
-use bamf_domain::control::roles::{RoleCommand, RoleDecider, Roles};
-use bamf_domain::control::Decider;
-use bamf_domain::events::*;
-use bamf_domain::AggregateId;
-
-fn doc(yaml: &str) -> RoleDocument {
-    serde_yaml::from_str(yaml).expect("role yaml parses")
-}
-
-fn store(yamls: &[&str]) -> Roles {
-    let history: Vec<(AggregateId, Event)> = yamls
-        .iter()
-        .flat_map(|y| RoleDecider::decide(&Roles::default(), &RoleCommand::Create(doc(y))).unwrap())
-        .map(|e| (e.aggregate_id, e.event))
-        .collect();
-    RoleDecider::fold(&history)
-}
-
-fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
 
 fn who(roles: &[&str]) -> Principal {
     Principal::new("alice@corp.example", roles.iter().map(|r| r.to_string()))

@@ -2,35 +2,10 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use common::{labels, store};
 
 use bamf_domain::control::rbac::*;
-use bamf_domain::control::role_doc::RoleDocument;
-use bamf_domain::control::roles::{RoleCommand, RoleDecider, Roles};
-use bamf_domain::control::Decider;
-use bamf_domain::events::*;
-use bamf_domain::AggregateId;
 use proptest::prelude::*;
-
-fn doc(yaml: &str) -> RoleDocument {
-    serde_yaml::from_str(yaml).expect("role yaml parses")
-}
-
-fn store(yamls: &[&str]) -> Roles {
-    let history: Vec<(AggregateId, Event)> = yamls
-        .iter()
-        .flat_map(|y| RoleDecider::decide(&Roles::default(), &RoleCommand::Create(doc(y))).unwrap())
-        .map(|e| (e.aggregate_id, e.event))
-        .collect();
-    RoleDecider::fold(&history)
-}
-
-fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
 
 /// A role that allows or denies `env=<value>` or a name pattern.
 fn arb_role() -> impl Strategy<Value = (bool, bool, String)> {

@@ -2,28 +2,17 @@
 
 mod common;
 
+use common::{doc, store};
+
 use bamf_domain::control::bindings::{
     binding_id, BindingCommand, BindingDecider, BindingRejection,
 };
 use bamf_domain::control::labels::SyntaxError;
 use bamf_domain::control::role_doc::{RoleDocError, RoleDocument, RuleError, Side};
-use bamf_domain::control::roles::{RoleCommand, RoleDecider, RoleRejection, Roles};
+use bamf_domain::control::roles::{RoleCommand, RoleDecider, RoleRejection};
 use bamf_domain::control::{given, Decider};
 use bamf_domain::events::*;
 use bamf_domain::AggregateId;
-
-fn doc(yaml: &str) -> RoleDocument {
-    serde_yaml::from_str(yaml).expect("role yaml parses")
-}
-
-fn store(yamls: &[&str]) -> Roles {
-    let history: Vec<(AggregateId, Event)> = yamls
-        .iter()
-        .flat_map(|y| RoleDecider::decide(&Roles::default(), &RoleCommand::Create(doc(y))).unwrap())
-        .map(|e| (e.aggregate_id, e.event))
-        .collect();
-    RoleDecider::fold(&history)
-}
 
 const DEV: &str = "
 name: dev

@@ -32,45 +32,43 @@ fn nats_server() -> PathBuf {
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
 
-/// bamf-api from this build. A workspace test run (`tools/test`) has already
-/// built it beside this test's binary; running cargo again from inside a test
-/// could rebuild dependencies under another feature set, which takes minutes on
-/// a cold target dir. Only when that binary is missing or older than the
-/// sources (e.g. `cargo test -p bamf-devstack` after an edit) is it built here.
+/// bamf-api from this build. cargo builds another package's binary only on
+/// request, so ask for it — with the same command a workspace test run uses
+/// (`cargo test --no-run --workspace`): the same feature set, so after
+/// `tools/test`'s own build this only checks fingerprints, and after an edit it
+/// rebuilds just what changed. (`cargo build -p bamf-api` would resolve other
+/// features and rebuild dependencies for minutes on a cold target dir.)
 fn api_binary() -> PathBuf {
-    let built = Path::new(BIN).with_file_name("bamf-api");
-    let fresh =
-        modified(&built).is_some_and(|at| at >= newest_source(&repo_root().join("services")));
-    if !fresh {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", "bamf-api"])
-            .current_dir(repo_root())
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "cargo build -p bamf-api failed");
-    }
-    built
-}
-
-fn modified(path: &Path) -> Option<std::time::SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}
-
-/// The newest modification time of any file below `dir`.
-fn newest_source(dir: &Path) -> std::time::SystemTime {
-    let mut newest = std::time::SystemTime::UNIX_EPOCH;
-    let mut dirs = vec![dir.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if let Some(at) = modified(&path) {
-                newest = newest.max(at);
-            }
+    let mut cargo = Command::new(env!("CARGO"));
+    // cargo sets per-crate variables for this test (CARGO_MANIFEST_DIR, …);
+    // build scripts track some of them (ring: CARGO_MANIFEST_DIR), so passing
+    // them on would make the nested build see a change and rebuild.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let per_crate = [
+            "CARGO_MANIFEST_",
+            "CARGO_PKG_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+        ]
+        .iter()
+        .any(|prefix| key.starts_with(prefix))
+            || matches!(
+                &*key,
+                "CARGO_TARGET_TMPDIR" | "CARGO_PRIMARY_PACKAGE" | "OUT_DIR"
+            );
+        if per_crate {
+            cargo.env_remove(&*key);
         }
     }
-    newest
+    let status = cargo
+        .args(["test", "--no-run", "--workspace", "--quiet"])
+        .current_dir(repo_root())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cargo test --no-run --workspace failed");
+    Path::new(BIN).with_file_name("bamf-api")
 }
 
 fn free_ports<const N: usize>() -> [u16; N] {

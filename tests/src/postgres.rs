@@ -1,6 +1,5 @@
 //! A fresh PostgreSQL database per test.
 
-use std::io::Write;
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -162,7 +161,6 @@ fn temp_cluster() -> Result<String> {
         }
         std::thread::sleep(PROBE_INTERVAL);
     }
-    let _ = std::io::stdout().flush();
     Ok(format!("postgres://postgres@127.0.0.1:{port}/postgres"))
 }
 

@@ -66,17 +66,7 @@ async fn serve_until_shutdown(
     };
     readiness.set(true);
     info!("bamf-api ready");
-    // The server also ends on the shutdown token; `biased` checks the token
-    // first so a requested stop is never mistaken for the server giving up.
-    let outcome = tokio::select! {
-        biased;
-        _ = shutdown.triggered() => Ok(()),
-        served = &mut server => {
-            served.context("HTTP server task panicked")?.context("HTTP server failed")?;
-            anyhow::ensure!(shutdown.is_triggered(), "HTTP server stopped before shutdown");
-            Ok(())
-        }
-    };
+    let outcome = health::until_stopped(&mut server, shutdown).await;
     // The final snapshot needs NATS; never wait for it past the grace period.
     if tokio::time::timeout(shutdown.grace(), projections.stop())
         .await

@@ -80,3 +80,48 @@ pub async fn serve(
         .with_graceful_shutdown(token.cancelled_owned())
         .await
 }
+
+/// Waits until `shutdown` is triggered or the `server` task (from
+/// [`Shutdown::spawn`] of [`serve`]) ends. The server also ends on the shutdown
+/// token; `biased` checks the token first so a requested stop is never mistaken
+/// for the server giving up. A server that ends before shutdown is an error.
+pub async fn until_stopped(
+    server: &mut tokio::task::JoinHandle<std::io::Result<()>>,
+    shutdown: &Shutdown,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    tokio::select! {
+        biased;
+        _ = shutdown.triggered() => Ok(()),
+        served = server => {
+            served.context("HTTP server task panicked")?.context("HTTP server failed")?;
+            anyhow::ensure!(shutdown.is_triggered(), "HTTP server stopped before shutdown");
+            Ok(())
+        }
+    }
+}
+
+/// The whole run of a program whose only listener so far is its health
+/// endpoint: serve `/healthz` and `/readyz` (ready at once, nothing to prepare)
+/// on `listener` until `shutdown`, then drain within the grace period.
+pub async fn run_health_only(
+    program: &str,
+    listener: TcpListener,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let addr = listener
+        .local_addr()
+        .context("listener has no local address")?;
+    let readiness = Readiness::new();
+    let router = routes(readiness.clone());
+    let mut server = shutdown.spawn(serve(listener, router, shutdown.clone()));
+    tracing::info!(health = %addr, "{program} listening");
+    readiness.set(true);
+    let outcome = until_stopped(&mut server, &shutdown).await;
+    readiness.set(false);
+    shutdown.trigger();
+    shutdown.drain().await;
+    tracing::info!("{program} stopped");
+    outcome
+}

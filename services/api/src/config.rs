@@ -16,12 +16,15 @@ pub const ENV_PREFIX: &str = "BAMF_API_";
 /// The audit stream's default retention: 90 days.
 pub const DEFAULT_AUDIT_MAX_AGE: Duration = Duration::from_secs(90 * 24 * 60 * 60);
 
+/// Default lifetime of a login token: 12 hours.
+pub const DEFAULT_LOGIN_TTL: Duration = Duration::from_secs(12 * 60 * 60);
+
 /// Keys under [`ENV_PREFIX`] that are not ours: `BAMF_API_URL` is bamfctl's
 /// setting and is often exported in the same shell.
 const ENV_NOT_OURS: &[&str] = &["url"];
 
 /// Everything bamf-api can be configured with.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
     /// Address the HTTP API (and `/healthz`, `/readyz`) listens on.
@@ -42,7 +45,40 @@ pub struct ApiConfig {
     /// How long in-flight work may take to finish after SIGTERM.
     #[serde(with = "bamf_runtime::duration")]
     pub shutdown_grace: Duration,
+    /// Lifetime of a login token when the caller asks for none.
+    #[serde(with = "bamf_runtime::duration")]
+    pub login_ttl: Duration,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// E-mail of the first admin, created on first start when no user exists.
+    pub admin_email: String,
+    /// Password of the first admin. Empty: one is generated and printed once.
+    pub admin_password: String,
+    /// Failed-login window for the rate limits below.
+    #[serde(with = "bamf_runtime::duration")]
+    pub login_failure_window: Duration,
+    /// Failed logins allowed per source address within the window.
+    pub login_max_failures_per_source: usize,
+    /// Failed logins allowed per account within the window.
+    pub login_max_failures_per_account: usize,
+    /// How long a request waits for this replica's projection to reach a
+    /// sequence (read-your-writes, catching up before a decision).
+    #[serde(with = "bamf_runtime::duration")]
+    pub projection_wait: Duration,
 }
+
+impl std::fmt::Debug for AdminPasswordRedacted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "<redacted>"
+        })
+    }
+}
+
+/// Prints the admin password as `<redacted>` in `Debug` output.
+struct AdminPasswordRedacted<'a>(&'a str);
 
 impl Default for ApiConfig {
     fn default() -> Self {
@@ -54,7 +90,47 @@ impl Default for ApiConfig {
             database_max_connections: 10,
             audit_max_age: DEFAULT_AUDIT_MAX_AGE,
             shutdown_grace: bamf_runtime::shutdown::DEFAULT_GRACE,
+            login_ttl: DEFAULT_LOGIN_TTL,
+            max_body_bytes: 64 * 1024,
+            admin_email: "admin@bamf.local".to_string(),
+            admin_password: String::new(),
+            login_failure_window: Duration::from_secs(15 * 60),
+            login_max_failures_per_source: 20,
+            login_max_failures_per_account: 10,
+            projection_wait: Duration::from_secs(5),
         }
+    }
+}
+
+impl std::fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the admin password (the database URL may hold one too).
+        f.debug_struct("ApiConfig")
+            .field("listen", &self.listen)
+            .field("nats_url", &self.nats_url)
+            .field("database_url", &"<redacted>")
+            .field("data_dir", &self.data_dir)
+            .field("database_max_connections", &self.database_max_connections)
+            .field("audit_max_age", &self.audit_max_age)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field("login_ttl", &self.login_ttl)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("admin_email", &self.admin_email)
+            .field(
+                "admin_password",
+                &AdminPasswordRedacted(&self.admin_password),
+            )
+            .field("login_failure_window", &self.login_failure_window)
+            .field(
+                "login_max_failures_per_source",
+                &self.login_max_failures_per_source,
+            )
+            .field(
+                "login_max_failures_per_account",
+                &self.login_max_failures_per_account,
+            )
+            .field("projection_wait", &self.projection_wait)
+            .finish()
     }
 }
 
@@ -99,6 +175,38 @@ impl ApiConfig {
         }
         if self.audit_max_age < Duration::from_secs(60 * 60) {
             return Err(invalid("audit_max_age", "must be at least 1h"));
+        }
+        if self.login_ttl < Duration::from_secs(60)
+            || self.login_ttl > Duration::from_secs(30 * 86_400)
+        {
+            return Err(invalid("login_ttl", "must be between 1m and 30d"));
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&self.max_body_bytes) {
+            return Err(invalid(
+                "max_body_bytes",
+                "must be between 1024 and 16777216",
+            ));
+        }
+        if bamf_domain::control::identity::normalize_email(&self.admin_email).is_err() {
+            return Err(invalid("admin_email", "must be an e-mail address"));
+        }
+        if !self.admin_password.is_empty() && self.admin_password.chars().count() < 12 {
+            return Err(invalid(
+                "admin_password",
+                "must be at least 12 characters (or empty to generate one)",
+            ));
+        }
+        if self.login_failure_window.is_zero()
+            || self.login_max_failures_per_source == 0
+            || self.login_max_failures_per_account == 0
+        {
+            return Err(invalid(
+                "login_failure_window",
+                "the window and both limits must be positive",
+            ));
+        }
+        if self.projection_wait.is_zero() {
+            return Err(invalid("projection_wait", "must be positive"));
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "must not be empty"));

@@ -7,21 +7,37 @@
 //! other path, and stops cleanly. [`run`] is what both `main.rs` and the tests
 //! call, the latter on a listener bound to port 0.
 //!
-//! Layout: `config.rs` keys and validation, `error.rs` the JSON error shape,
-//! `router.rs` the routes, `startup.rs` the start-up work, `projections.rs`
-//! the projections this replica runs, `readmodel/` the PostgreSQL read models.
+//! Layout: `config.rs` keys and validation; `startup.rs` and `bootstrap.rs`
+//! the start-up work (backends; CA and first admin); `projections.rs` the
+//! projections this replica runs, `catalog.rs` the heartbeat follower,
+//! `readmodel/` the PostgreSQL read models; `app.rs` the shared state and how
+//! commands are decided and appended; `router.rs` the routes, `handlers/` one
+//! file per resource, `http/` request context, strict JSON bodies and the
+//! authenticated caller, `dto.rs` the bodies, `openapi.rs` the document,
+//! `error.rs` the JSON error shape, `secrets.rs` tokens and password hashes.
 
+pub mod app;
+pub mod bootstrap;
+pub mod catalog;
 pub mod config;
+pub mod dto;
 pub mod error;
+pub mod handlers;
+pub mod http;
+pub mod openapi;
 pub mod projections;
 pub mod readmodel;
 pub mod router;
+pub mod secrets;
 pub mod startup;
 
 pub use config::ApiConfig;
 pub use projections::Projections;
 
+use std::sync::Arc;
+
 use anyhow::Context;
+use app::{App, AppSlot};
 use bamf_runtime::{health, Readiness, Shutdown};
 use tokio::net::TcpListener;
 use tracing::info;
@@ -52,21 +68,37 @@ async fn serve_until_shutdown(
     let addr = listener
         .local_addr()
         .context("listener has no local address")?;
-    let app = router::router(readiness.clone());
-    let mut server = shutdown.spawn(health::serve(listener, app, shutdown.clone()));
+    let slot = AppSlot::new(config.max_body_bytes);
+    let routes = router::router(readiness.clone(), slot.clone());
+    let mut server = shutdown.spawn(health::serve(listener, routes, shutdown.clone()));
     info!(%addr, nats_url = %config.nats_url, data_dir = %config.data_dir.display(), "bamf-api listening");
 
     let start = async {
         let backends = startup::prepare(config).await?;
-        Projections::start(&backends).await
+        let ca = bootstrap::load_ca(&config.data_dir)?;
+        let projections = Projections::start(&backends).await?;
+        let catalog = catalog::CatalogFollower::start(&backends.js)
+            .await
+            .context("cannot follow agent heartbeats")?;
+        let app = Arc::new(App::new(
+            config.clone(),
+            &backends,
+            &projections,
+            &catalog,
+            ca,
+        ));
+        bootstrap::first_admin(&app).await?;
+        anyhow::Ok((projections, catalog, app))
     };
-    let projections = tokio::select! {
+    let (projections, catalog, app) = tokio::select! {
         started = start => started.context("start-up failed")?,
         _ = shutdown.triggered() => return Ok(()),
     };
+    slot.fill(app);
     readiness.set(true);
     info!("bamf-api ready");
     let outcome = health::until_stopped(&mut server, shutdown).await;
+    catalog.stop().await;
     // The final snapshot needs NATS; never wait for it past the grace period.
     if tokio::time::timeout(shutdown.grace(), projections.stop())
         .await

@@ -4,6 +4,7 @@
 //! `bamf-api projections rebuild` command.
 
 use anyhow::Context;
+use bamf_domain::control::ControlView;
 use bamf_domain::RuntimeView;
 use bamf_events::snapshot::SNAPSHOT_BUCKET;
 use bamf_events::{ProjectionReader, ProjectionRunner, RunnerConfig, SnapshotStore};
@@ -14,6 +15,7 @@ use crate::startup::Backends;
 
 /// The running projections of this replica.
 pub struct Projections {
+    control: ProjectionRunner<ControlView>,
     runtime: ProjectionRunner<RuntimeView>,
     history: PgRunner,
 }
@@ -25,6 +27,13 @@ impl Projections {
         let snapshots = SnapshotStore::open(&backends.js, SNAPSHOT_BUCKET)
             .await
             .context("cannot open the snapshot store")?;
+        let control = ProjectionRunner::<ControlView>::start(
+            &backends.js,
+            RunnerConfig::default(),
+            Some(snapshots.clone()),
+        )
+        .await
+        .context("cannot start the control projection")?;
         let runtime = ProjectionRunner::<RuntimeView>::start(
             &backends.js,
             RunnerConfig::default(),
@@ -35,7 +44,16 @@ impl Projections {
         let history = PgRunner::start(backends.pool.clone(), &backends.js, EventHistory)
             .await
             .context("cannot start the event_history read model")?;
-        Ok(Projections { runtime, history })
+        Ok(Projections {
+            control,
+            runtime,
+            history,
+        })
+    }
+
+    /// A read handle on the control view (users, logins, roles, tokens, agents).
+    pub fn control(&self) -> ProjectionReader<ControlView> {
+        self.control.reader()
     }
 
     /// A read handle on the runtime view.
@@ -50,6 +68,9 @@ impl Projections {
 
     /// Stops every projection; the runtime view writes its final snapshot.
     pub async fn stop(self) {
+        if let Err(error) = self.control.stop().await {
+            warn!(error = %error, "control projection ended with an error");
+        }
         if let Err(error) = self.runtime.stop().await {
             warn!(error = %error, "runtime projection ended with an error");
         }

@@ -147,6 +147,8 @@ impl Projection for RuntimeView {
                 self.bytes_relayed += e.bytes_up + e.bytes_down;
             }
             Event::CertIssued(_) => self.certs_issued += 1,
+            // Audit-only records never reach BAMF_EVENTS.
+            Event::LoginFailed(_) | Event::AccessDenied(_) | Event::PasswordChanged(_) => {}
             Event::RoleCreated(_)
             | Event::RoleUpdated(_)
             | Event::RoleDeleted(_)

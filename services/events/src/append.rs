@@ -32,14 +32,41 @@ pub enum Expected {
     NoEvents,
     /// The aggregate's last event is at this stream sequence.
     LastSequence(u64),
+    /// The last event of *any* aggregate of this kind (`bamf.evt.<kind>.>`)
+    /// is at this sequence (0: none yet). For invariants that span a kind,
+    /// such as unique user e-mails.
+    KindLastSequence(u64),
 }
 
 impl Expected {
-    fn sequence(self) -> Option<u64> {
+    pub(crate) fn sequence(self) -> Option<u64> {
         match self {
             Expected::Any => None,
             Expected::NoEvents => Some(0),
-            Expected::LastSequence(n) => Some(n),
+            Expected::LastSequence(n) | Expected::KindLastSequence(n) => Some(n),
+        }
+    }
+
+    /// The subject filter the expectation is checked against.
+    pub fn filter(self, subject: &bamf_domain::EventSubject) -> String {
+        match self {
+            Expected::KindLastSequence(_) => {
+                format!(
+                    "{}.{}.>",
+                    bamf_domain::subject::EVENT_SUBJECT_PREFIX,
+                    subject.aggregate
+                )
+            }
+            _ => subject.aggregate_filter(),
+        }
+    }
+
+    /// An expectation from a last-seen sequence (0: the aggregate is new).
+    pub fn last(seq: u64) -> Self {
+        if seq == 0 {
+            Expected::NoEvents
+        } else {
+            Expected::LastSequence(seq)
         }
     }
 }
@@ -226,7 +253,7 @@ impl EventLog {
     ) -> Result<PendingAppend, AppendError> {
         let payload = envelope.encode()?;
         let subject = envelope.subject();
-        let filter = subject.aggregate_filter();
+        let filter = expected.filter(&subject);
         let headers = headers_for(envelope, expected, &filter);
         // The semaphore lives as long as the log and is never closed.
         let permit = Arc::clone(&self.in_flight)

@@ -35,7 +35,7 @@ impl EventLog {
         for (envelope, expected) in events {
             let payload = envelope.encode()?;
             let subject = envelope.subject();
-            let filter = subject.aggregate_filter();
+            let filter = expected.filter(&subject);
             let headers = headers_for(envelope, *expected, &filter);
             encoded.push((subject.to_string(), headers, payload, filter, *expected));
         }
@@ -81,11 +81,7 @@ impl EventLog {
                             Some((f, e)) => (f, e),
                             None => (String::new(), Expected::Any),
                         };
-                        let expected = match expected {
-                            Expected::Any => None,
-                            Expected::NoEvents => Some(0),
-                            Expected::LastSequence(s) => Some(s),
-                        };
+                        let expected = expected.sequence();
                         return Err(server_error(
                             error.error_code().0,
                             error.to_string(),

@@ -6,22 +6,32 @@
 //! - [`append`] / [`batch`]: [`EventLog`] appends one event (de-duplicated by
 //!   `Nats-Msg-Id`, optimistic per aggregate, typed [`AppendError::Conflict`]),
 //!   pipelined with bounded in-flight acks, or an atomic batch.
+//! - [`audit`]: audit-only records on `bamf.audit.>`; [`credentials`]:
+//!   password hashes on `bamf.cred.>`.
 //! - [`feed`]: an ordered, decoded read of a stream from a sequence; poison is
 //!   classified, never fatal.
 //! - [`runner`]: in-memory projections with snapshots ([`snapshot`]), parked
 //!   poison ([`parked`]) and a bounded read-your-writes `wait_for`.
 
 pub mod append;
+pub mod audit;
 pub mod batch;
+pub mod credentials;
 pub mod feed;
+pub mod heartbeat;
 pub mod parked;
 pub mod runner;
 pub mod snapshot;
 pub mod streams;
 
 pub use append::{AppendError, Appended, EventLog, Expected, LogConfig, PendingAppend};
+pub use audit::AuditLog;
 pub use batch::BatchAppended;
+pub use credentials::{CredentialError, Credentials, PasswordRecord};
 pub use feed::{Feed, FeedError, FeedItem, Poison};
+pub use heartbeat::{
+    agent_heartbeat_subject, publish_heartbeat, HeartbeatError, HeartbeatFeed, HeartbeatItem,
+};
 pub use parked::Parked;
 pub use runner::{
     ProjectionReader, ProjectionRunner, RunnerConfig, RunnerError, SnapshotPolicy, WaitTimeout,

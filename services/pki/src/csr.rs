@@ -74,6 +74,17 @@ impl VerifiedCsr {
         })
     }
 
+    /// Whether the subject public key of `cert_der` is this CSR's key (a
+    /// renewal keeps the key it proves possession of). A certificate that
+    /// does not parse matches nothing.
+    pub fn same_key_as_cert(&self, cert_der: &[u8]) -> bool {
+        x509_parser::parse_x509_certificate(cert_der)
+            .map(|(_, cert)| {
+                cert.public_key().subject_public_key.data.as_ref() == self.point.as_slice()
+            })
+            .unwrap_or(false)
+    }
+
     /// Parses a PEM `CERTIFICATE REQUEST` and verifies it.
     pub fn from_pem(pem: &str) -> Result<Self, PkiError> {
         if pem.len() > 2 * MAX_CSR_LEN {

@@ -70,13 +70,15 @@ fn readyz(ready: bool) -> (StatusCode, Json<Value>) {
 
 /// Serves `router` on `listener` until `shutdown` is triggered, then stops
 /// accepting and lets open requests finish (bounded by the caller's drain).
+/// Handlers may extract `ConnectInfo<SocketAddr>` (the peer address).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: Shutdown,
 ) -> std::io::Result<()> {
     let token = shutdown.token().clone();
-    axum::serve(listener, router)
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(token.cancelled_owned())
         .await
 }

@@ -98,6 +98,10 @@ pub fn init(service: &'static str, format: LogFormat) -> anyhow::Result<Telemetr
 }
 
 fn otlp_provider(service: &'static str) -> anyhow::Result<SdkTracerProvider> {
+    // The exporter's HTTP client uses rustls without a built-in provider (the
+    // workspace builds rustls with *ring* only): make *ring* the process
+    // default first. Already installed is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     // The exporter reads OTEL_EXPORTER_OTLP_ENDPOINT (and the other standard
     // OTEL_EXPORTER_OTLP_* variables) itself and appends /v1/traces.
     let exporter = opentelemetry_otlp::SpanExporter::builder()

@@ -1,7 +1,12 @@
-//! The resource catalog: a pure fold of agent events, agent heartbeats
-//! (`bamf.hb.agent.<id>`, last message per subject) and the subject delete
-//! markers JetStream leaves when a heartbeat's TTL runs out. An agent is online
-//! while its last heartbeat is younger than the TTL and no marker followed it.
+//! The resource catalog's wire types and the combined fold.
+//!
+//! [`AgentHeartbeat`] is what an agent publishes on `bamf.hb.agent.<id>`
+//! (stream `BAMF_HEARTBEATS`, last message per subject); [`CatalogResource`]
+//! is a resource as listings and RBAC see it. [`Catalog`] folds agent events,
+//! heartbeats and the subject delete markers JetStream leaves when a
+//! heartbeat's TTL runs out into one value; it is a thin wrapper over
+//! [`Agents`] and [`HeartbeatTable`] (see [`super::heartbeats`], which holds
+//! the logic and follows each heartbeat's own TTL).
 //!
 //! Heartbeats carry names, types and labels only: host and port stay in the
 //! agent's own configuration (it proxies only what it was configured for).
@@ -9,17 +14,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
-use time::Duration;
+use time::{Duration, PrimitiveDateTime};
 
 use super::agents::Agents;
+use super::heartbeats::{self, HeartbeatTable};
 use super::labels::{
     validate_label_key, validate_label_value, validate_resource_name, SyntaxError,
 };
-use super::rbac::{can_view, Principal, ResourceRef};
+use super::rbac::Principal;
 use super::roles::Roles;
 use crate::events::Event;
 use crate::subject::validate_token;
 use crate::{AggregateId, Timestamp};
+
+pub use super::heartbeats::{Applied, LiveAgent};
 
 /// Most resources one heartbeat may advertise.
 pub const MAX_RESOURCES_PER_AGENT: usize = 1_024;
@@ -135,25 +143,6 @@ pub enum CatalogInput {
     DeleteMarker { agent_id: AggregateId },
 }
 
-/// What the fold did with an input (for counters and logs).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Applied {
-    Applied,
-    IgnoredUnknownAgent,
-    IgnoredDeletedAgent,
-    /// Not newer than the heartbeat already held (replayed or reordered).
-    IgnoredStale,
-    IgnoredInvalid(HeartbeatError),
-}
-
-/// An agent's latest heartbeat.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LiveAgent {
-    pub sent_at: Timestamp,
-    pub received_at: Timestamp,
-    pub resources: Vec<AdvertisedResource>,
-}
-
 /// A resource in the catalog, as listings and RBAC see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CatalogResource {
@@ -165,15 +154,26 @@ pub struct CatalogResource {
     pub agent_name: String,
 }
 
-/// The catalog state.
+/// The catalog state: the agent registry and the heartbeat table, joined when
+/// listing. Kept for callers that fold both streams into one value and judge
+/// liveness by a TTL of their own; [`HeartbeatTable`] alone follows the TTL
+/// each heartbeat carried.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Catalog {
     pub agents: Agents,
-    pub heartbeats: BTreeMap<AggregateId, LiveAgent>,
+    pub heartbeats: HeartbeatTable,
+}
+
+/// A [`CatalogInput::Heartbeat`] carries no TTL, so its beat is stored as
+/// never expiring by itself; [`Catalog`] queries apply their `ttl` instead.
+fn no_expiry() -> Timestamp {
+    Timestamp::new(PrimitiveDateTime::MAX.assume_utc())
 }
 
 impl Catalog {
-    /// Folds one input in.
+    /// Folds one input in. Unlike [`HeartbeatTable::apply_beat`], heartbeats
+    /// of unknown or deleted agents are refused (and so lost if the join
+    /// arrives later).
     pub fn apply(&mut self, input: CatalogInput) -> Applied {
         match input {
             CatalogInput::Event {
@@ -182,7 +182,7 @@ impl Catalog {
             } => {
                 self.agents.apply(&aggregate_id, &event);
                 if matches!(event, Event::AgentDeleted(_)) {
-                    self.heartbeats.remove(&aggregate_id);
+                    self.heartbeats.apply_gone(&aggregate_id);
                 }
                 Applied::Applied
             }
@@ -195,24 +195,11 @@ impl Catalog {
                     Some(a) if a.deleted => return Applied::IgnoredDeletedAgent,
                     Some(_) => {}
                 }
-                if let Err(e) = heartbeat.validate() {
-                    return Applied::IgnoredInvalid(e);
-                }
-                if let Some(prev) = self.heartbeats.get(&heartbeat.agent_id) {
-                    if heartbeat.sent_at <= prev.sent_at {
-                        return Applied::IgnoredStale;
-                    }
-                }
-                let live = LiveAgent {
-                    sent_at: heartbeat.sent_at,
-                    received_at,
-                    resources: heartbeat.resources,
-                };
-                self.heartbeats.insert(heartbeat.agent_id, live);
-                Applied::Applied
+                self.heartbeats
+                    .apply_beat(heartbeat, received_at, no_expiry())
             }
             CatalogInput::DeleteMarker { agent_id } => {
-                self.heartbeats.remove(&agent_id);
+                self.heartbeats.apply_gone(&agent_id);
                 Applied::Applied
             }
         }
@@ -220,40 +207,20 @@ impl Catalog {
 
     /// Online: joined, not deleted, heartbeat received less than `ttl` ago.
     pub fn is_online(&self, agent_id: &AggregateId, now: Timestamp, ttl: Duration) -> bool {
-        self.agents.live(agent_id).is_some()
-            && self
-                .heartbeats
-                .get(agent_id)
-                .is_some_and(|h| now.get() - h.received_at.get() < ttl)
+        self.heartbeats
+            .is_online_where(&self.agents, agent_id, alive_within(now, ttl))
     }
 
     /// Every resource of every online agent, by name then agent id.
     pub fn resources(&self, now: Timestamp, ttl: Duration) -> Vec<CatalogResource> {
-        let mut out = Vec::new();
-        for (id, hb) in &self.heartbeats {
-            let Some(agent) = self.agents.live(id) else {
-                continue;
-            };
-            if !self.is_online(id, now, ttl) {
-                continue;
-            }
-            for r in &hb.resources {
-                let mut labels = r.labels.clone();
-                for l in &agent.labels {
-                    labels.insert(l.key.clone(), l.value.clone());
-                }
-                out.push(CatalogResource {
-                    name: r.name.clone(),
-                    kind: r.kind.clone(),
-                    labels,
-                    agent_id: id.clone(),
-                    agent_name: agent.name.clone(),
-                });
-            }
-        }
-        out.sort_by(|a, b| (&a.name, &a.agent_id).cmp(&(&b.name, &b.agent_id)));
-        out
+        self.heartbeats
+            .resources_where(&self.agents, alive_within(now, ttl))
     }
+}
+
+/// Alive at `now`: received less than `ttl` ago and not past its own expiry.
+fn alive_within(now: Timestamp, ttl: Duration) -> impl Fn(&LiveAgent) -> bool {
+    move |beat| beat.expires_at > now && now.get() - beat.received_at.get() < ttl
 }
 
 /// The online resources `principal` may see (RBAC: what it may connect to; for
@@ -265,18 +232,5 @@ pub fn visible_resources(
     now: Timestamp,
     ttl: Duration,
 ) -> Vec<CatalogResource> {
-    catalog
-        .resources(now, ttl)
-        .into_iter()
-        .filter(|r| {
-            can_view(
-                roles,
-                principal,
-                ResourceRef {
-                    name: &r.name,
-                    labels: &r.labels,
-                },
-            )
-        })
-        .collect()
+    heartbeats::visible(roles, principal, catalog.resources(now, ttl))
 }

@@ -14,6 +14,7 @@ pub mod agents;
 pub mod bindings;
 pub mod catalog;
 pub mod decider;
+pub mod heartbeats;
 pub mod identity;
 pub mod join_token;
 pub mod labels;
@@ -23,5 +24,7 @@ pub mod role_doc;
 pub mod roles;
 pub mod throttle;
 pub mod users;
+pub mod view;
 
 pub use decider::{given, Decider, Emitted};
+pub use view::ControlView;

@@ -30,7 +30,7 @@ pub const MAX_RULE_ENTRIES: usize = 64;
 pub const MAX_DESCRIPTION_CHARS: usize = 256;
 
 /// A role as written by an administrator.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleDocument {
     pub name: String,
@@ -43,7 +43,7 @@ pub struct RoleDocument {
 }
 
 /// One side (allow or deny) of a role.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleDocument {
     /// Label selector: every key must match; a key matches one of its values.
@@ -57,7 +57,7 @@ pub struct RuleDocument {
 }
 
 /// `env: prod` or `env: [dev, staging]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum LabelValues {
     One(String),

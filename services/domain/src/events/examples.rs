@@ -124,5 +124,16 @@ pub fn examples() -> Vec<Event> {
             not_after: at(30_000_000),
             requester: "user:alice".into(),
         }),
+        Event::LoginFailed(LoginFailed {
+            email: "alice@corp.example".into(),
+            provider: "local".into(),
+            reason: "wrong_password".into(),
+        }),
+        Event::AccessDenied(AccessDenied {
+            action: "users.create".into(),
+            target: String::new(),
+            reason: "bob@corp.example needs the admin role".into(),
+        }),
+        Event::PasswordChanged(PasswordChanged {}),
     ]
 }

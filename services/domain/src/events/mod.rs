@@ -7,6 +7,7 @@
 //! a published one; the schema drift test catches edits.
 
 mod agent;
+mod audit;
 mod common;
 mod examples;
 mod login;
@@ -15,6 +16,7 @@ mod session;
 mod user;
 
 pub use agent::*;
+pub use audit::*;
 pub use common::*;
 pub use examples::examples;
 pub use login::*;
@@ -112,12 +114,23 @@ catalogue! {
     SessionConnected => ("session.connected", 1, SessionConnected),
     SessionClosed => ("session.closed", 1, SessionClosed),
     CertIssued => ("cert.issued", 1, CertIssued),
+    LoginFailed => ("login.failed", 1, LoginFailed),
+    AccessDenied => ("access.denied", 1, AccessDenied),
+    PasswordChanged => ("user.password_changed", 1, PasswordChanged),
 }
+
+/// Types that are only ever published to `bamf.audit.<category>.<action>`.
+pub const AUDIT_ONLY: &[&str] = &["login.failed", "access.denied", "user.password_changed"];
 
 impl Event {
     /// The aggregate kind: the part of the type before the first dot.
     pub fn aggregate(&self) -> &'static str {
         split_type(self.event_type()).0
+    }
+
+    /// Whether this is an audit-only record (never appended to `BAMF_EVENTS`).
+    pub fn is_audit_only(&self) -> bool {
+        AUDIT_ONLY.contains(&self.event_type())
     }
 
     /// The event name within the aggregate: the part after the first dot.

@@ -1,0 +1,294 @@
+//! Request and response bodies of `/api/v1` (docs/api.md). Requests refuse
+//! unknown fields; every type derives `JsonSchema` for the OpenAPI document.
+
+use std::collections::BTreeMap;
+
+use bamf_domain::control::role_doc::RuleDocument;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// `POST /auth/local/login`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+    /// Lifetime of the login, e.g. `12h` (default: the server's `login_ttl`).
+    #[serde(default)]
+    pub ttl: Option<String>,
+}
+
+/// A user.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    /// Effective roles (bound roles plus `everyone`).
+    pub roles: Vec<String>,
+    pub disabled: bool,
+}
+
+/// The answer to a login.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct LoginResponse {
+    /// The opaque token; send it as `Authorization: Bearer <token>`.
+    pub token: String,
+    pub login_id: String,
+    pub expires_at: String,
+    pub user: User,
+}
+
+/// `GET /auth/whoami`.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct WhoAmI {
+    pub user: User,
+    pub login_id: String,
+    pub provider: String,
+    pub expires_at: String,
+}
+
+/// One login session.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct LoginSession {
+    pub id: String,
+    pub user_id: String,
+    pub email: String,
+    pub provider: String,
+    pub expires_at: String,
+    /// Whether this is the caller's own current login.
+    pub current: bool,
+}
+
+/// `GET /auth/sessions`.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct LoginSessions {
+    pub sessions: Vec<LoginSession>,
+}
+
+/// `DELETE /auth/sessions?email=…` query.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeQuery {
+    pub email: String,
+}
+
+/// The answer to a revoke-all.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Revoked {
+    pub revoked: usize,
+}
+
+/// `GET /users`.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Users {
+    pub users: Vec<User>,
+}
+
+/// `POST /users`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    pub email: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Without a password the user can't log in locally until one is set.
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// `PATCH /users/{id}`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// `POST /users/{id}/disable`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisableUser {
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// A role.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Role {
+    pub name: String,
+    pub description: String,
+    pub built_in: bool,
+    pub allow: RuleDocument,
+    pub deny: RuleDocument,
+}
+
+/// `GET /roles`.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Roles {
+    pub roles: Vec<Role>,
+}
+
+/// A role binding.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Binding {
+    pub provider: String,
+    pub email: String,
+    pub role: String,
+}
+
+/// `POST /role-bindings`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BindingRequest {
+    /// Identity provider (default `local`).
+    #[serde(default)]
+    pub provider: Option<String>,
+    pub email: String,
+    pub role: String,
+}
+
+/// `DELETE /role-bindings` query.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BindingQuery {
+    #[serde(default)]
+    pub provider: Option<String>,
+    pub email: String,
+    pub role: String,
+}
+
+/// `GET /role-bindings`.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Bindings {
+    pub bindings: Vec<Binding>,
+}
+
+/// A join token (never its value).
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct JoinToken {
+    pub id: String,
+    pub name: String,
+    pub expires_at: String,
+    pub max_uses: u32,
+    pub uses: u32,
+    pub labels: BTreeMap<String, String>,
+    pub revoked: bool,
+}
+
+/// `GET /join-tokens`.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct JoinTokens {
+    pub join_tokens: Vec<JoinToken>,
+}
+
+/// `POST /join-tokens`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateJoinToken {
+    pub name: String,
+    /// Lifetime, e.g. `1h` (default 1h, at most 30d).
+    #[serde(default)]
+    pub ttl: Option<String>,
+    /// How many agents may join with it (default 1).
+    #[serde(default)]
+    pub max_uses: Option<u32>,
+    /// Labels given to agents that join with it.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The answer to `POST /join-tokens`: the only time the value is shown.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct CreatedJoinToken {
+    #[serde(flatten)]
+    pub join_token: JoinToken,
+    pub token: String,
+}
+
+/// `POST /agents/join`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JoinRequest {
+    /// The join token value.
+    pub token: String,
+    /// The agent's name (a resource-name token, e.g. `edge-1`).
+    pub name: String,
+    /// PEM certificate signing request for the agent's own key.
+    pub csr: String,
+}
+
+/// `POST /agents/renew`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenewRequest {
+    /// The agent's current certificate (PEM).
+    pub certificate: String,
+    /// PEM CSR for the same key.
+    pub csr: String,
+}
+
+/// An agent certificate, with the CA to trust.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct AgentCertificate {
+    pub agent_id: String,
+    pub certificate: String,
+    pub ca_certificate: String,
+    pub not_after: String,
+}
+
+/// An agent.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Agent {
+    pub id: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub online: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_heartbeat: Option<String>,
+    /// Resources it advertises now (0 when offline).
+    pub resources: usize,
+}
+
+/// `GET /agents`.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Agents {
+    pub agents: Vec<Agent>,
+}
+
+/// A resource the caller may reach.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Resource {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub labels: BTreeMap<String, String>,
+    pub agent_id: String,
+    pub agent_name: String,
+}
+
+/// `GET /resources`.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Resources {
+    pub resources: Vec<Resource>,
+}
+
+/// The error shape.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable code (docs/api.md).
+    pub code: String,
+    pub message: String,
+}

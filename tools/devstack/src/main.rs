@@ -10,6 +10,7 @@
 //! Layout: `ports.rs` port choice, `child.rs` a managed child process,
 //! `nats.rs`, `postgres.rs`, `stack.rs` the start/stop sequence and summary.
 
+mod admin;
 mod child;
 mod nats;
 mod ports;

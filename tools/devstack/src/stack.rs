@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use tokio::process::Command;
 
+use crate::admin;
 use crate::child::Managed;
 use crate::ports::Ports;
 use crate::postgres::{self, Postgres};
@@ -136,6 +137,7 @@ async fn start(args: &Args, state: &Path, layout: &Layout, running: &mut Running
         None => std::env::current_exe()?.with_file_name("bamf-api"),
     };
     let api_addr = SocketAddr::from(([127, 0, 0, 1], api_port));
+    let (admin_file, admin_password) = admin::password(&args.state_dir)?;
     let mut command = Command::new(&api_bin);
     command
         .arg("serve")
@@ -143,6 +145,8 @@ async fn start(args: &Args, state: &Path, layout: &Layout, running: &mut Running
         .env("BAMF_API_NATS_URL", &nats_url)
         .env("BAMF_API_DATABASE_URL", &database_url)
         .env("BAMF_API_DATA_DIR", &layout.api_data)
+        .env("BAMF_API_ADMIN_EMAIL", admin::EMAIL)
+        .env("BAMF_API_ADMIN_PASSWORD", &admin_password)
         .env("BAMF_LOG_FORMAT", "text");
     let api = running
         .api
@@ -157,6 +161,11 @@ async fn start(args: &Args, state: &Path, layout: &Layout, running: &mut Running
         nats_port,
         monitor_port,
         api_addr,
+    );
+    println!(
+        "log in:  bamfctl --api-url http://{api_addr} login --email {} --password-stdin < {}",
+        admin::EMAIL,
+        admin_file.display()
     );
     Ok(())
 }

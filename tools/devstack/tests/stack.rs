@@ -141,6 +141,16 @@ fn starts_serves_and_stops_on_sigterm() {
             .any(|l| l.contains(&format!("http://127.0.0.1:{api_port}"))),
         "{seen:#?}"
     );
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("login --email admin@bamf.local --password-stdin")),
+        "the summary says how to log in: {seen:#?}"
+    );
+    let password_file = state.path().join("admin-password");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&password_file).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "the admin password file is private");
     let (nats_pid, api_pid) = (pids["nats"], pids["api"]);
     assert!(process_alive(nats_pid) && process_alive(api_pid));
 

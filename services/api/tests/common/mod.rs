@@ -51,6 +51,22 @@ impl Backends {
     pub async fn replica(&self) -> Replica {
         Replica::start(self.config()).await
     }
+
+    /// A JetStream context on the shared nats-server (to read the log).
+    pub async fn jetstream(&self) -> bamf_events::jetstream::Context {
+        let client = bamf_events::connect(self.nats.url())
+            .await
+            .expect("the test's nats-server accepts clients");
+        bamf_events::jetstream::new(client)
+    }
+}
+
+/// The last sequence of `BAMF_EVENTS`: a request that appends nothing leaves
+/// it where it was.
+pub async fn last_event_seq(js: &bamf_events::jetstream::Context) -> u64 {
+    bamf_events::feed::last_sequence(js, bamf_events::streams::EVENTS_STREAM)
+        .await
+        .expect("BAMF_EVENTS is readable")
 }
 
 /// One running bamf-api.
@@ -104,6 +120,8 @@ pub struct Answer {
     pub body: Value,
     pub request_id: Option<String>,
     pub retry_after: Option<String>,
+    /// Every response header, for checks beyond the two above.
+    pub headers: reqwest::header::HeaderMap,
 }
 
 impl Answer {
@@ -181,6 +199,36 @@ impl Client {
         self.finish(request).await
     }
 
+    /// Sends a request with extra headers (set after the client's own bearer
+    /// token, so they may replace it) and an optional raw body.
+    pub async fn custom(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &[u8])],
+        body: Option<Vec<u8>>,
+    ) -> Answer {
+        let mut request = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let mut extra = reqwest::header::HeaderMap::new();
+        for (name, value) in headers {
+            extra.insert(
+                reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                    .expect("a test header name"),
+                reqwest::header::HeaderValue::from_bytes(value).expect("a sendable header value"),
+            );
+        }
+        request = request.headers(extra);
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        self.finish(request).await
+    }
+
     async fn finish(&self, request: reqwest::RequestBuilder) -> Answer {
         let response = request.send().await.expect("request is sent");
         let status = response.status().as_u16();
@@ -192,6 +240,7 @@ impl Client {
                 .map(str::to_string)
         };
         let (request_id, retry_after) = (header("x-request-id"), header("retry-after"));
+        let headers = response.headers().clone();
         let bytes = response.bytes().await.expect("body is read");
         let body = if bytes.is_empty() {
             Value::Null
@@ -204,6 +253,7 @@ impl Client {
             body,
             request_id,
             retry_after,
+            headers,
         }
     }
 

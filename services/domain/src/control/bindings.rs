@@ -22,6 +22,7 @@ pub const LOCAL_PROVIDER: &str = "local";
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Assignments {
     pub roles: Roles,
+    #[serde(with = "pairs")]
     pub bound: BTreeMap<(String, String), BTreeSet<String>>,
     /// Local users' e-mails by id, to move their bindings when the e-mail changes.
     local_emails: BTreeMap<AggregateId, String>,
@@ -202,5 +203,24 @@ impl Decider for BindingDecider {
 
     fn evolve(state: &mut Assignments, id: &AggregateId, event: &Event) {
         state.apply(id, event);
+    }
+}
+
+/// (De)serializes a map with tuple keys as a list of `[key, value]` pairs:
+/// JSON object keys must be strings, and snapshots and digests are JSON.
+mod pairs {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    type Bound = BTreeMap<(String, String), BTreeSet<String>>;
+
+    pub fn serialize<S: Serializer>(map: &Bound, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.iter())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bound, D::Error> {
+        let pairs: Vec<((String, String), BTreeSet<String>)> = Vec::deserialize(d)?;
+        Ok(pairs.into_iter().collect())
     }
 }

@@ -81,7 +81,14 @@ fn disabling_a_user_ends_its_logins_in_the_view() {
         &[
             (1, id(1), user_created("a@x.example"), at(0)),
             (2, id(5), login(1, "a@x.example", 1, at(3600)), at(1)),
-            (3, id(1), Event::UserDisabled(UserDisabled { reason: "left".into() }), at(2)),
+            (
+                3,
+                id(1),
+                Event::UserDisabled(UserDisabled {
+                    reason: "left".into(),
+                }),
+                at(2),
+            ),
         ],
     );
     assert!(matches!(
@@ -103,7 +110,11 @@ fn a_snapshot_restart_and_a_cold_replay_reach_the_same_digest() {
         (2, id(2), bind, at(0)),
     ];
     for n in 1..10_000u64 {
-        let expires = if n % 10 == 0 { at(1_000_000) } else { at(n as i64 + 60) };
+        let expires = if n % 10 == 0 {
+            at(1_000_000)
+        } else {
+            at(n as i64 + 60)
+        };
         let token = Sha256Hex::new(format!("{:064x}", n + 1)).unwrap();
         let event = Event::LoginSucceeded(LoginSucceeded {
             user_id: id(1),
@@ -128,8 +139,15 @@ fn a_snapshot_restart_and_a_cold_replay_reach_the_same_digest() {
     assert_eq!(restarted.digest(), cold.digest());
     // Pruning kept memory to the logins that can still be used (or just ended).
     // (10 000 logins; 1 000 long-lived; the rest pruned but for the last stretch.)
-    assert!(cold.logins.sessions.len() < 3_000, "{}", cold.logins.sessions.len());
-    assert_eq!(restarted.assignments.roles_of("sso", "a@x.example").len(), 1);
+    assert!(
+        cold.logins.sessions.len() < 3_000,
+        "{}",
+        cold.logins.sessions.len()
+    );
+    assert_eq!(
+        restarted.assignments.roles_of("sso", "a@x.example").len(),
+        1
+    );
     let long_lived = Sha256Hex::new(format!("{:064x}", 11)).unwrap(); // n = 10
     assert!(cold.logins.is_valid(&long_lived, at(20_000)).is_ok());
 }

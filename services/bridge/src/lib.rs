@@ -4,9 +4,11 @@
 //!
 //! For now the program starts, serves its health endpoint, and stops cleanly.
 //! [`run`] is what both `main.rs` and the tests call, the latter on a listener
-//! bound to port 0. Layout: `config.rs` keys and defaults.
+//! bound to port 0. Layout: `config.rs` keys and defaults, `pairing.rs` the
+//! pairing rules as a pure state machine.
 
 pub mod config;
+pub mod pairing;
 
 pub use config::BridgeConfig;
 

@@ -35,11 +35,14 @@ impl std::fmt::Display for ApiError {
         } else {
             f.write_str(&self.message)?;
         }
+        write!(f, " ({}, HTTP {}", self.code, self.status)?;
+        // Among the details, not after the message: bamf-api's own 429
+        // message already says when to retry, a proxy's may not.
         if let Some(secs) = &self.retry_after {
-            write!(f, "; retry in {secs} s")?;
+            write!(f, ", retry after {secs} s")?;
         }
         let id = self.request_id.as_deref().unwrap_or("none");
-        write!(f, " ({}, HTTP {}, request id {id})", self.code, self.status)
+        write!(f, ", request id {id})")
     }
 }
 
@@ -133,12 +136,15 @@ mod tests {
     }
 
     #[test]
-    fn a_429_says_when_to_retry() {
+    fn a_429_says_when_to_retry_once() {
         let mut e = api(429, "too_many_attempts");
+        e.message = "too many failed logins; retry in 30 s".into();
         e.retry_after = Some("30".into());
         e.request_id = None;
-        assert!(e
-            .to_string()
-            .contains("; retry in 30 s (too_many_attempts, HTTP 429, request id none)"));
+        assert_eq!(
+            e.to_string(),
+            "too many failed logins; retry in 30 s \
+             (too_many_attempts, HTTP 429, retry after 30 s, request id none)"
+        );
     }
 }

@@ -26,6 +26,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Heartbeat lifetime: longer than any test, so an agent stays online.
 const HEARTBEAT_TTL: Duration = Duration::from_secs(300);
 
+/// A resource in a heartbeat: name, type, labels.
+pub type Advertised<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
 /// bamf-api on real NATS and PostgreSQL. Fields drop in order: the API task
 /// is gone before its backends.
 pub struct Stack {
@@ -116,9 +119,9 @@ impl Stack {
         (status, body)
     }
 
-    /// Publishes a heartbeat for `agent_id` advertising `resources`
-    /// (name, type, labels), as the agent would.
-    pub async fn heartbeat(&self, agent_id: &str, resources: &[(&str, &str, &[(&str, &str)])]) {
+    /// Publishes a heartbeat for `agent_id` advertising `resources`, as the
+    /// agent would.
+    pub async fn heartbeat(&self, agent_id: &str, resources: &[Advertised<'_>]) {
         let client = bamf_events::connect(self.nats.url())
             .await
             .expect("NATS connects");

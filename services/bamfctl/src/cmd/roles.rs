@@ -133,13 +133,17 @@ pub async fn run(ctx: &Ctx, cmd: RolesCommand) -> Result<()> {
         }
         RolesCommand::Bind(b) => {
             let body = json!({ "provider": b.provider, "email": b.email, "role": b.role });
-            client()?
+            let answer = client()?
                 .post(&["role-bindings"], &body)
                 .await
                 .with_context(|| format!("cannot bind role {} to {}", b.role, b.email))?;
+            // The server's binding, with the e-mail as it keeps it (normalised).
+            let bound: Binding = parse(&answer, "role binding")?;
             write_stdout(&format!(
                 "Bound role {} to {} ({}).\n",
-                b.role, b.email, b.provider
+                bound.role,
+                bound.email,
+                bound.provider.unwrap_or(b.provider)
             ))
         }
         RolesCommand::Unbind(b) => {

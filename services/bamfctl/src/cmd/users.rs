@@ -221,12 +221,17 @@ fn show_user(answer: &Value, out: JsonFlag) -> Result<()> {
         return print_json(answer);
     }
     let u: User = parse(answer, "user")?;
-    write_stdout(&render_fields(&[
+    let mut fields = vec![
         ("Id", u.id),
         ("E-mail", u.email),
         ("Name", u.display_name.unwrap_or_default()),
         ("Roles", u.roles.join(", ")),
         ("Disabled", yes_no(u.disabled)),
-        ("Created", u.created_at.unwrap_or_default()),
-    ]))
+    ];
+    // Optional in the contract, and not sent by every server: no line
+    // rather than a "-" that reads like an unknown date.
+    if let Some(created) = u.created_at {
+        fields.push(("Created", created));
+    }
+    write_stdout(&render_fields(&fields))
 }

@@ -8,6 +8,8 @@
 //!   pipelined with bounded in-flight acks, or an atomic batch.
 //! - [`audit`]: audit-only records on `bamf.audit.>`; [`credentials`]:
 //!   password hashes on `bamf.cred.>`.
+//! - [`commands`]: request/reply commands to agents and bridges
+//!   (`bamf.cmd.>`), with typed refusals and a second step.
 //! - [`feed`]: an ordered, decoded read of a stream from a sequence; poison is
 //!   classified, never fatal.
 //! - [`runner`]: in-memory projections with snapshots ([`snapshot`]), parked
@@ -16,6 +18,7 @@
 pub mod append;
 pub mod audit;
 pub mod batch;
+pub mod commands;
 pub mod credentials;
 pub mod feed;
 pub mod heartbeat;

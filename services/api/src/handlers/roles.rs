@@ -70,7 +70,15 @@ fn role_body(view: &ControlView, name: &str) -> Option<dto::Role> {
             name: n.to_string(),
             description: d.to_string(),
             built_in: true,
-            allow: RuleDocument::default(),
+            // admin reads as what it is: every resource, by any name.
+            allow: RuleDocument {
+                names: if *n == ADMIN {
+                    vec!["*".to_string()]
+                } else {
+                    vec![]
+                },
+                ..RuleDocument::default()
+            },
             deny: RuleDocument::default(),
         })
 }

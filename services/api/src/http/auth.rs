@@ -10,6 +10,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use bamf_domain::control::login::InvalidLogin;
 use bamf_domain::control::rbac::{authorize_admin, AdminAccess, Principal};
+use bamf_domain::control::ControlView;
 use bamf_domain::events::{AccessDenied, Event, Sha256Hex};
 use bamf_domain::{Actor, ActorKind, AggregateId, Timestamp};
 
@@ -90,36 +91,46 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     Ok(token)
 }
 
-/// Resolves a token digest to a caller at `now`, from the projection.
+/// Resolves a token digest to a caller at `now`, from this replica's projection.
 pub fn resolve(app: &App, digest: &Sha256Hex, now: Timestamp) -> Result<Caller, ApiError> {
-    app.control.read(|view| {
-        let (login_id, session) = view.logins.is_valid(digest, now).map_err(|e| match e {
-            InvalidLogin::Unknown => ApiError::unauthenticated("unknown login token; log in again"),
-            InvalidLogin::Expired { at } => {
-                ApiError::unauthenticated(format!("login expired at {at}; log in again"))
-            }
-            InvalidLogin::Revoked { .. } => {
-                ApiError::unauthenticated("login was revoked; log in again")
-            }
+    app.control.read(|view| authenticate(view, digest, now))
+}
+
+/// The caller a token digest stands for at `now` in `view`: refused (401)
+/// when the token is unknown, expired at or before `now`, revoked, or its
+/// user is disabled or deleted. Pure: the clock is the caller's, so expiry is
+/// tested without waiting for it.
+pub fn authenticate(
+    view: &ControlView,
+    digest: &Sha256Hex,
+    now: Timestamp,
+) -> Result<Caller, ApiError> {
+    let (login_id, session) = view.logins.is_valid(digest, now).map_err(|e| match e {
+        InvalidLogin::Unknown => ApiError::unauthenticated("unknown login token; log in again"),
+        InvalidLogin::Expired { at } => {
+            ApiError::unauthenticated(format!("login expired at {at}; log in again"))
+        }
+        InvalidLogin::Revoked { .. } => {
+            ApiError::unauthenticated("login was revoked; log in again")
+        }
+    })?;
+    let user = view
+        .logins
+        .users
+        .live(&session.user_id)
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| {
+            ApiError::unauthenticated("the user of this login is disabled or deleted")
         })?;
-        let user = view
-            .logins
-            .users
-            .live(&session.user_id)
-            .filter(|u| !u.disabled)
-            .ok_or_else(|| {
-                ApiError::unauthenticated("the user of this login is disabled or deleted")
-            })?;
-        Ok(Caller {
-            user_id: session.user_id.clone(),
-            email: user.email.clone(),
-            provider: session.provider.clone(),
-            login_id: login_id.clone(),
-            token_digest: digest.clone(),
-            expires_at: session.expires_at,
-            principal: view.assignments.principal(&session.provider, &user.email),
-            ip: None,
-        })
+    Ok(Caller {
+        user_id: session.user_id.clone(),
+        email: user.email.clone(),
+        provider: session.provider.clone(),
+        login_id: login_id.clone(),
+        token_digest: digest.clone(),
+        expires_at: session.expires_at,
+        principal: view.assignments.principal(&session.provider, &user.email),
+        ip: None,
     })
 }
 
@@ -132,5 +143,73 @@ impl FromRequestParts<AppSlot> for Caller {
         let mut caller = resolve(&app, &secrets::token_digest(token), now())?;
         caller.ip = parts.extensions.get::<RequestContext>().and_then(|c| c.ip);
         Ok(caller)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+    use bamf_domain::events::{LoginSucceeded, UserCreated};
+
+    const T0: i64 = 1_800_000_000_000_000;
+    const TTL_MICROS: i64 = 60_000_000;
+
+    /// A view holding one user with one login made at `T0` for one minute.
+    fn one_login(token: &str) -> ControlView {
+        let user = AggregateId::from_ulid(ulid::Ulid::new());
+        let login = AggregateId::from_ulid(ulid::Ulid::new());
+        let at = Timestamp::from_unix_micros(T0);
+        let mut view = ControlView::default();
+        let created = Event::UserCreated(UserCreated {
+            email: "alice@corp.example".into(),
+            display_name: "Alice".into(),
+            roles: vec![],
+        });
+        view.fold(1, &user, &created, at);
+        let logged_in = Event::LoginSucceeded(LoginSucceeded {
+            user_id: user,
+            email: "alice@corp.example".into(),
+            provider: "local".into(),
+            token_digest: secrets::token_digest(token),
+            method: "password".into(),
+            expires_at: Timestamp::from_unix_micros(T0 + TTL_MICROS),
+        });
+        view.fold(2, &login, &logged_in, at);
+        view
+    }
+
+    #[test]
+    fn a_login_is_refused_from_the_instant_it_expires() {
+        let token = secrets::new_token();
+        let view = one_login(&token);
+        let digest = secrets::token_digest(&token);
+        let last_valid = Timestamp::from_unix_micros(T0 + TTL_MICROS - 1);
+        let caller = authenticate(&view, &digest, last_valid).expect("valid until its end");
+        assert_eq!(caller.email, "alice@corp.example");
+        let expiry = Timestamp::from_unix_micros(T0 + TTL_MICROS);
+        let refused = authenticate(&view, &digest, expiry).unwrap_err();
+        assert_eq!(
+            (refused.status(), refused.code()),
+            (StatusCode::UNAUTHORIZED, "unauthenticated")
+        );
+        assert!(
+            refused.message().contains("expired"),
+            "{}",
+            refused.message()
+        );
+    }
+
+    #[test]
+    fn an_unknown_token_is_refused() {
+        let view = one_login(&secrets::new_token());
+        let other = secrets::token_digest(&secrets::new_token());
+        let refused = authenticate(&view, &other, Timestamp::from_unix_micros(T0)).unwrap_err();
+        assert_eq!(refused.code(), "unauthenticated");
+        assert!(
+            refused.message().contains("unknown"),
+            "{}",
+            refused.message()
+        );
     }
 }

@@ -137,6 +137,47 @@ impl Answer {
     }
 }
 
+/// A request built piece by piece, for tests that send odd ones.
+#[derive(Debug, Clone)]
+pub struct Req {
+    pub method: &'static str,
+    pub path: String,
+    pub headers: Vec<(&'static str, Vec<u8>)>,
+    pub body: Option<Vec<u8>>,
+}
+
+impl Req {
+    /// No body, no extra headers.
+    pub fn new(method: &'static str, path: impl Into<String>) -> Req {
+        Req {
+            method,
+            path: path.into(),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    /// A JSON body with `content-type: application/json`.
+    pub fn json(method: &'static str, path: impl Into<String>, body: &Value) -> Req {
+        Req::new(method, path).raw(Some("application/json"), body.to_string())
+    }
+
+    /// Raw body bytes, with a content type when given.
+    pub fn raw(mut self, content_type: Option<&str>, body: impl Into<Vec<u8>>) -> Req {
+        if let Some(ct) = content_type {
+            self.headers.push(("content-type", ct.as_bytes().to_vec()));
+        }
+        self.body = Some(body.into());
+        self
+    }
+
+    /// An extra header (replacing the client's own of that name).
+    pub fn header(mut self, name: &'static str, value: impl Into<Vec<u8>>) -> Req {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
 /// A JSON client of one replica, optionally logged in.
 #[derive(Clone)]
 pub struct Client {
@@ -227,6 +268,17 @@ impl Client {
             request = request.body(body);
         }
         self.finish(request).await
+    }
+
+    /// Sends a [`Req`].
+    pub async fn req(&self, req: &Req) -> Answer {
+        let headers: Vec<(&str, &[u8])> = req
+            .headers
+            .iter()
+            .map(|(name, value)| (*name, value.as_slice()))
+            .collect();
+        self.custom(req.method, &req.path, &headers, req.body.clone())
+            .await
     }
 
     async fn finish(&self, request: reqwest::RequestBuilder) -> Answer {

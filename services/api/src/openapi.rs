@@ -107,7 +107,7 @@ pub const OPERATIONS: &[Operation] = &[
         body: Some(s::<dto::BindingRequest>), query: &[], ok: (201, Some(s::<dto::Binding>)), errors: &[403, 409]),
     op!("delete" "/role-bindings", "unbind_role", "Remove a role binding (admin)", Bearer,
         body: None, query: &[("provider", false, "identity provider (default local)"), ("email", true, "e-mail"), ("role", true, "role name")],
-        ok: (204, None), errors: &[403, 404]),
+        ok: (204, None), errors: &[403, 404, 409]),
     op!("get" "/join-tokens", "list_join_tokens", "Join tokens, never their values (admin, audit)", Bearer,
         body: None, query: &[], ok: (200, Some(s::<dto::JoinTokens>)), errors: &[403]),
     op!("post" "/join-tokens", "create_join_token", "Create a join token; its value is answered only here (admin)", Bearer,

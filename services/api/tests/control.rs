@@ -85,6 +85,12 @@ async fn the_first_admin_logs_in_and_manages_users() {
         .await;
     assert_eq!((again.status, again.code()), (403, "user_disabled"));
 
+    // No admin removes their own admin role (the way to lock everyone out).
+    let own = admin
+        .delete(&format!("/role-bindings?email={ADMIN_EMAIL}&role=admin"))
+        .await;
+    assert_eq!((own.status, own.code()), (409, "conflict"));
+
     let users = admin.get("/users").await.expect(200);
     assert_eq!(users["users"].as_array().unwrap().len(), 2);
     admin.delete(&format!("/users/{id}")).await.expect(204);

@@ -151,3 +151,36 @@ fn a_snapshot_restart_and_a_cold_replay_reach_the_same_digest() {
     let long_lived = Sha256Hex::new(format!("{:064x}", 11)).unwrap(); // n = 10
     assert!(cold.logins.is_valid(&long_lived, at(20_000)).is_ok());
 }
+
+#[test]
+fn an_e_mail_change_keeps_the_users_roles() {
+    let mut view = ControlView::default();
+    let created = Event::UserCreated(UserCreated {
+        email: "a@x.example".into(),
+        display_name: "A".into(),
+        roles: vec!["admin".into()],
+    });
+    let bound = Event::RoleBindingCreated(RoleBindingCreated {
+        provider: "local".into(),
+        email: "a@x.example".into(),
+        role: "audit".into(),
+    });
+    let changed = Event::UserUpdated(UserUpdated {
+        email: Some("b@x.example".into()),
+        display_name: None,
+    });
+    fold(
+        &mut view,
+        &[
+            (1, id(1), created, at(0)),
+            (2, id(2), bound, at(1)),
+            (3, id(1), changed, at(2)),
+        ],
+    );
+    let roles = view.assignments.roles_of("local", "b@x.example");
+    assert!(
+        roles.contains("admin") && roles.contains("audit"),
+        "{roles:?}"
+    );
+    assert!(view.assignments.roles_of("local", "a@x.example").is_empty());
+}

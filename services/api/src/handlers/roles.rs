@@ -247,8 +247,18 @@ pub async fn unbind(
             &query.email,
         )
         .await?;
+    let provider = query.provider.unwrap_or_else(|| LOCAL_PROVIDER.to_string());
+    let own = provider == caller.provider
+        && bamf_domain::control::identity::normalize_email(&query.email).as_deref()
+            == Ok(caller.email.as_str());
+    if own && query.role == ADMIN {
+        // Like disabling oneself: the way every installation loses its last admin.
+        return Err(ApiError::conflict(
+            "you can't remove your own admin role; ask another admin",
+        ));
+    }
     let command = BindingCommand::Unbind {
-        provider: query.provider.unwrap_or_else(|| LOCAL_PROVIDER.to_string()),
+        provider,
         email: query.email,
         role: query.role,
     };

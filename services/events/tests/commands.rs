@@ -79,17 +79,32 @@ async fn dial_is_answered_in_two_steps_and_refusals_are_typed() -> anyhow::Resul
         got
     });
 
-    let refused = commands::request::<_, Csr>(
-        &api,
-        subject.clone(),
-        &Dial {
-            resource: "payroll".into(),
-        },
-        Default::default(),
-        TIMEOUT,
-    )
-    .await;
-    assert!(matches!(refused, Err(CommandError::Refused(r)) if r.code == "unknown_resource"));
+    // The subscription reaches the server asynchronously: until it has, the
+    // server answers "no responders" (which never reaches the agent). Retry
+    // on that signal alone, within a bound.
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let refused = loop {
+        let answer = commands::request::<_, Csr>(
+            &api,
+            subject.clone(),
+            &Dial {
+                resource: "payroll".into(),
+            },
+            Default::default(),
+            TIMEOUT,
+        )
+        .await;
+        match answer {
+            Err(CommandError::NoResponders { .. }) if tokio::time::Instant::now() < deadline => {
+                tokio::task::yield_now().await
+            }
+            other => break other,
+        }
+    };
+    assert!(
+        matches!(&refused, Err(CommandError::Refused(r)) if r.code == "unknown_resource"),
+        "{refused:?}"
+    );
 
     let bad = commands::request::<_, Csr>(
         &api,

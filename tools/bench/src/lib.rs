@@ -4,7 +4,22 @@
 //! - [`eventlog`]: append (one at a time, pipelined) against bare JetStream
 //!   publishes; cold replay of 1,000,000 events into the runtime projection
 //!   against a bare ordered-consumer read; restart from a snapshot.
-//! - [`mem`]: peak-memory readings from `/proc/self/status`.
+//! - [`resources`]: authenticated `GET /api/v1/resources` (1,000 resources,
+//!   100 roles) under concurrent keep-alive clients against `whoami` and
+//!   `healthz` on the same in-process bamf-api; [`rbac`] the pure RBAC cost
+//!   per resource against cloning its label map.
+//! - [`revocation`]: delay from a revocation answered by one replica to the
+//!   first refusal by another, against one request to that replica.
+//! - [`stack`]: bamf-api replicas in-process on testkit backends, and a JSON
+//!   client; [`load`]: the closed-loop HTTP load generator; [`stats`]:
+//!   percentiles and tables; [`mem`]: peak memory and CPU time from `/proc`
+//!   (including how busy the rest of the machine was during a run).
 
 pub mod eventlog;
+pub mod load;
 pub mod mem;
+pub mod rbac;
+pub mod resources;
+pub mod revocation;
+pub mod stack;
+pub mod stats;

@@ -16,11 +16,17 @@ struct Cli {
 enum Command {
     /// Event log: append, cold replay, restart from snapshot.
     Eventlog(bamf_bench::eventlog::Args),
+    /// REST API: GET /resources with RBAC under load; RBAC cost per resource.
+    Resources(bamf_bench::resources::Args),
+    /// Two API replicas: delay until a revocation on one is honoured by the other.
+    Revocation(bamf_bench::revocation::Args),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Eventlog(args) => bamf_bench::eventlog::run(args).await,
+        Command::Resources(args) => bamf_bench::resources::run(args).await,
+        Command::Revocation(args) => bamf_bench::revocation::run(args).await,
     }
 }

@@ -24,6 +24,9 @@ use crate::error::ApiError;
 use crate::http::RequestContext;
 use crate::ApiConfig;
 
+/// Concurrent catch-ups for unknown tokens (see `http::auth`).
+const MAX_TOKEN_CATCH_UPS: usize = 8;
+
 /// How many times a command is decided again after a concurrency conflict.
 const MAX_CONFLICT_RETRIES: usize = 8;
 
@@ -38,6 +41,8 @@ pub struct App {
     pub audit: AuditLog,
     pub ca: Arc<Ca>,
     pub throttle: Mutex<LoginThrottle>,
+    /// Bounds catch-ups for tokens this replica does not know (yet).
+    pub token_catch_up: tokio::sync::Semaphore,
 }
 
 /// Where the router finds the [`App`]: empty until start-up is done (handlers
@@ -131,6 +136,7 @@ impl App {
             audit: AuditLog::new(backends.js.clone()),
             ca: Arc::new(ca),
             throttle: Mutex::new(throttle),
+            token_catch_up: tokio::sync::Semaphore::new(MAX_TOKEN_CATCH_UPS),
             config,
         }
     }

@@ -302,7 +302,7 @@ async fn run<P: Projection>(
                 let store = store.clone();
                 let shared2 = Arc::clone(&shared);
                 upload = Some(tokio::spawn(async move {
-                    store.save(P::NAME, bytes).await?;
+                    store.save(P::NAME, bytes?).await?;
                     shared2.snapshots_written.fetch_add(1, Ordering::Relaxed);
                     Ok(())
                 }));
@@ -320,7 +320,7 @@ async fn run<P: Projection>(
                 let state = shared.state.read().unwrap_or_else(|e| e.into_inner());
                 snapshot::encode(&*state, applied, P::FORMAT)
             };
-            store.save(P::NAME, bytes).await?;
+            store.save(P::NAME, bytes?).await?;
             shared.snapshots_written.fetch_add(1, Ordering::Relaxed);
         }
     }

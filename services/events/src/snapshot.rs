@@ -31,6 +31,12 @@ pub enum SnapshotError {
         #[source]
         source: async_nats::Error,
     },
+    #[error("cannot encode snapshot {name}")]
+    Encode {
+        name: String,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// What is stored: the projection's name and format version, the last
@@ -126,8 +132,10 @@ impl SnapshotStore {
     }
 }
 
-/// Encodes a snapshot of `state` at `seq`.
-pub fn encode<P: Projection>(state: &P, seq: u64, format: u32) -> Vec<u8> {
+/// Encodes a snapshot of `state` at `seq`. A state JSON can't represent (a
+/// map with non-string keys) is an error the runner logs, never a panic: the
+/// projection goes on without snapshots.
+pub fn encode<P: Projection>(state: &P, seq: u64, format: u32) -> Result<Vec<u8>, SnapshotError> {
     #[derive(Serialize)]
     struct Out<'a, P> {
         projection: &'a str,
@@ -135,12 +143,14 @@ pub fn encode<P: Projection>(state: &P, seq: u64, format: u32) -> Vec<u8> {
         seq: u64,
         state: &'a P,
     }
-    // Projection states are plain data; serializing to memory cannot fail.
     serde_json::to_vec(&Out {
         projection: P::NAME,
         format,
         seq,
         state,
     })
-    .expect("projection state serializes")
+    .map_err(|source| SnapshotError::Encode {
+        name: P::NAME.to_string(),
+        source,
+    })
 }

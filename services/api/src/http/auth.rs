@@ -140,7 +140,20 @@ impl FromRequestParts<AppSlot> for Caller {
     async fn from_request_parts(parts: &mut Parts, slot: &AppSlot) -> Result<Self, ApiError> {
         let Api(app) = Api::from_request_parts(parts, slot).await?;
         let token = bearer(parts)?;
-        let mut caller = resolve(&app, &secrets::token_digest(token), now())?;
+        let digest = secrets::token_digest(token);
+        let known = app
+            .control
+            .read(|v| v.logins.by_digest.contains_key(&digest));
+        if !known {
+            // A login made a moment ago on another replica may not be folded
+            // here yet: catch up once before calling it unknown. Bounded, so a
+            // flood of made-up tokens costs at most a few stream-info requests
+            // at a time and is otherwise refused at once.
+            if let Ok(_permit) = app.token_catch_up.try_acquire() {
+                app.catch_up().await?;
+            }
+        }
+        let mut caller = resolve(&app, &digest, now())?;
         caller.ip = parts.extensions.get::<RequestContext>().and_then(|c| c.ip);
         Ok(caller)
     }

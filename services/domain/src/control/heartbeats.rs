@@ -14,6 +14,7 @@
 //! therefore kept, and the join of agents and beats happens when listing: only
 //! known, not deleted agents ([`Agents::live`]) are ever listed.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -126,6 +127,18 @@ impl HeartbeatTable {
         agents: &Agents,
         alive: impl Fn(&LiveAgent) -> bool,
     ) -> Vec<CatalogResource> {
+        self.resources_kept(agents, alive, |_, _| true)
+    }
+
+    /// The online resources that `keep` accepts (given the name and the merged
+    /// labels). `keep` runs before anything is copied, so a listing that shows
+    /// few of many resources copies only those.
+    pub(crate) fn resources_kept(
+        &self,
+        agents: &Agents,
+        alive: impl Fn(&LiveAgent) -> bool,
+        keep: impl Fn(&str, &BTreeMap<String, String>) -> bool,
+    ) -> Vec<CatalogResource> {
         let mut out = Vec::new();
         for (id, beat) in &self.beats {
             let Some(agent) = agents.live(id) else {
@@ -137,14 +150,22 @@ impl HeartbeatTable {
             for r in &beat.resources {
                 // Agent labels are set by an admin (via the join token); the
                 // agent's own must not be able to override them.
-                let mut labels = r.labels.clone();
-                for l in &agent.labels {
-                    labels.insert(l.key.clone(), l.value.clone());
+                let labels: Cow<'_, BTreeMap<String, String>> = if agent.labels.is_empty() {
+                    Cow::Borrowed(&r.labels)
+                } else {
+                    let mut merged = r.labels.clone();
+                    for l in &agent.labels {
+                        merged.insert(l.key.clone(), l.value.clone());
+                    }
+                    Cow::Owned(merged)
+                };
+                if !keep(&r.name, &labels) {
+                    continue;
                 }
                 out.push(CatalogResource {
                     name: r.name.clone(),
                     kind: r.kind.clone(),
-                    labels,
+                    labels: labels.into_owned(),
                     agent_id: id.clone(),
                     agent_name: agent.name.clone(),
                 });
@@ -164,7 +185,11 @@ pub fn visible_resources(
     agents: &Agents,
     now: Timestamp,
 ) -> Vec<CatalogResource> {
-    visible(roles, principal, table.resources(agents, now))
+    table.resources_kept(
+        agents,
+        |beat| beat.expires_at > now,
+        |name, labels| can_view(roles, principal, ResourceRef { name, labels }),
+    )
 }
 
 /// Keeps the resources `principal` may view.

@@ -9,9 +9,12 @@
 //!   by `DATABASE_URL` when it is set, else on a temporary cluster made with the
 //!   machine's `initdb` (one per test process). Dropped when the test ends.
 //!
+//! - [`cargo`]: cargo from inside a test, to build another package's binary.
+//!
 //! Other crates use this as a dev-dependency; the cross-service tests live in
 //! this crate's `tests/` folder.
 
+pub mod cargo;
 mod nats;
 mod postgres;
 

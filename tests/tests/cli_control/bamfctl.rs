@@ -50,7 +50,7 @@ fn modified(path: &Path) -> Option<SystemTime> {
 /// and lock file.
 fn newest_source_mtime() -> SystemTime {
     let root = bamf_testkit::repo_root();
-    let out = cargo()
+    let out = bamf_testkit::cargo::command()
         .args([
             "metadata",
             "--format-version",
@@ -125,39 +125,12 @@ fn newest_in(dir: &Path) -> SystemTime {
     newest
 }
 
-/// cargo, without the variables cargo sets for this test's own crate: build
-/// scripts track some of them (ring: CARGO_MANIFEST_DIR), so passing them on
-/// would make the nested build see a change and rebuild (as in
-/// tools/devstack/tests/stack.rs).
-fn cargo() -> std::process::Command {
-    let mut cargo = std::process::Command::new(env!("CARGO"));
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy();
-        let per_crate = [
-            "CARGO_MANIFEST_",
-            "CARGO_PKG_",
-            "CARGO_CRATE_",
-            "CARGO_BIN_",
-        ]
-        .iter()
-        .any(|prefix| key.starts_with(prefix))
-            || matches!(
-                &*key,
-                "CARGO_TARGET_TMPDIR" | "CARGO_PRIMARY_PACKAGE" | "OUT_DIR"
-            );
-        if per_crate {
-            cargo.env_remove(&*key);
-        }
-    }
-    cargo
-}
-
 /// `cargo build -p bamfctl` in the profile this test was built with. cargo
 /// builds another package's binary only on request; when the workspace test
 /// build (tools/test) or `cargo test -p bamfctl` ran first, the binary is
 /// already fresh and this is never called.
 fn build(profile_dir: &Path) {
-    let mut cargo = cargo();
+    let mut cargo = bamf_testkit::cargo::command();
     cargo.args(["build", "--quiet", "-p", "bamfctl", "--bin", "bamfctl"]);
     match profile_dir.file_name().and_then(OsStr::to_str) {
         Some("debug") => {}

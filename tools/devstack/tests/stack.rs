@@ -39,31 +39,9 @@ fn nats_server() -> PathBuf {
 /// rebuilds just what changed. (`cargo build -p bamf-api` would resolve other
 /// features and rebuild dependencies for minutes on a cold target dir.)
 fn api_binary() -> PathBuf {
-    let mut cargo = Command::new(env!("CARGO"));
-    // cargo sets per-crate variables for this test (CARGO_MANIFEST_DIR, …);
-    // build scripts track some of them (ring: CARGO_MANIFEST_DIR), so passing
-    // them on would make the nested build see a change and rebuild.
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy();
-        let per_crate = [
-            "CARGO_MANIFEST_",
-            "CARGO_PKG_",
-            "CARGO_CRATE_",
-            "CARGO_BIN_",
-        ]
-        .iter()
-        .any(|prefix| key.starts_with(prefix))
-            || matches!(
-                &*key,
-                "CARGO_TARGET_TMPDIR" | "CARGO_PRIMARY_PACKAGE" | "OUT_DIR"
-            );
-        if per_crate {
-            cargo.env_remove(&*key);
-        }
-    }
+    let mut cargo = bamf_testkit::cargo::command();
     let status = cargo
         .args(["test", "--no-run", "--workspace", "--quiet"])
-        .current_dir(repo_root())
         .stdout(std::process::Stdio::null())
         .status()
         .expect("cargo runs");

@@ -221,8 +221,7 @@ pub async fn delete(
     caller
         .require(&app, &ctx, AdminAccess::Write, "agents.delete", &id)
         .await?;
-    let agent_id = AggregateId::new(id.to_ascii_lowercase())
-        .map_err(|_| ApiError::not_found(format!("no such agent {id:?}")))?;
+    let agent_id = super::path_id(&id, "agent")?;
     let command = AgentCommand::Delete { agent_id };
     app.execute(&ctx, &caller.actor(), |view| {
         AgentDecider::decide(&view.agents, &command)

@@ -42,6 +42,13 @@ pub fn find_user(view: &ControlView, key: &str) -> Option<AggregateId> {
     view.logins.users.live(&id).map(|_| id)
 }
 
+/// An aggregate id from a `{id}` path parameter (ids are lowercase subject
+/// tokens; anything else names nothing: 404 "no such <what>").
+pub fn path_id(id: &str, what: &str) -> Result<AggregateId, ApiError> {
+    AggregateId::new(id.to_ascii_lowercase())
+        .map_err(|_| ApiError::not_found(format!("no such {what} {id:?}")))
+}
+
 /// Parses a caller's duration (`90s`, `12h`, `7d`) within `[min, max]`.
 pub fn parse_ttl(
     field: &str,

@@ -159,8 +159,7 @@ pub async fn revoke(
     caller
         .require(&app, &ctx, AdminAccess::Write, "join_tokens.revoke", &id)
         .await?;
-    let token_id = AggregateId::new(id.to_ascii_lowercase())
-        .map_err(|_| ApiError::not_found(format!("no such join token {id:?}")))?;
+    let token_id = super::path_id(&id, "join token")?;
     let command = JoinTokenCommand::Revoke {
         token_id: token_id.clone(),
         reason: "revoked by an administrator".to_string(),

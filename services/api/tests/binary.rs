@@ -300,3 +300,66 @@ fn projections_rebuild_replays_the_log_into_the_read_models() {
     });
     assert_eq!(rows, 3);
 }
+
+/// Runs the binary until ready, stops it, and answers (stdout, stderr).
+fn run_once(data: &std::path::Path, backing: &Backing) -> (String, String) {
+    let mut child = api()
+        .args(["--log-format", "json", "serve"])
+        .env("BAMF_API_NATS_URL", backing.nats.url())
+        .env("BAMF_API_DATABASE_URL", backing.db.url())
+        .env("BAMF_API_LISTEN", "127.0.0.1:0")
+        .env("BAMF_API_DATA_DIR", data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let out = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap());
+    let mut log = Vec::new();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let ready = line.contains("\"bamf-api ready\"");
+        log.push(line);
+        if ready {
+            break;
+        }
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let (done, exited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        let _ = done.send((child.wait(), rest));
+    });
+    let (status, rest) = exited
+        .recv_timeout(EXIT_TIMEOUT)
+        .expect("exits after SIGTERM");
+    assert!(status.unwrap().success());
+    log.extend(rest);
+    (out.join().unwrap(), log.join("\n"))
+}
+
+#[test]
+fn the_generated_first_admin_password_is_printed_once_and_never_logged() {
+    let data = tempfile::tempdir().unwrap();
+    let backing = backing();
+    let (out, log) = run_once(data.path(), &backing);
+    let password = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("password: "))
+        .unwrap_or_else(|| panic!("no password line on stdout: {out:?}"))
+        .to_string();
+    assert_eq!(password.len(), 24, "{out}");
+    assert!(out.contains("e-mail:   admin@bamf.local"), "{out}");
+    assert!(!log.contains(&password), "the password reached the log");
+    assert!(log.contains("first admin created"));
+
+    // The second start finds the admin and prints nothing.
+    let (out, log) = run_once(data.path(), &backing);
+    assert!(!out.contains("password"), "{out}");
+    assert!(!log.contains("first admin created"));
+}

@@ -6,7 +6,9 @@
 //! [`timestamp`] (RFC 3339 UTC µs), [`envelope`] (the wire envelope, strict
 //! decoding), [`events`] (the catalogue: one data struct per type and version),
 //! [`schema`] (JSON Schema generation for `schemas/`), [`projection`] (the fold
-//! contract) and [`runtime_view`] (the in-memory runtime projection).
+//! contract), [`runtime_view`] (the in-memory runtime projection), [`control`]
+//! (the control plane's decisions) and [`tunnel`] (commands and heartbeats of
+//! the tunnel path).
 
 pub mod control;
 pub mod envelope;
@@ -16,6 +18,7 @@ pub mod runtime_view;
 pub mod schema;
 pub mod subject;
 pub mod timestamp;
+pub mod tunnel;
 
 pub use envelope::{Actor, ActorKind, Envelope, EnvelopeError, SubjectRef};
 pub use events::{Event, EventDecodeError};

@@ -10,8 +10,9 @@ use clap::Parser;
 
 /// bamf agent.
 ///
-/// Config comes from defaults, then --config (TOML or YAML), then BAMF_AGENT_*
-/// environment variables (e.g. BAMF_AGENT_HEALTH_LISTEN).
+/// Config comes from defaults, then --config (agent.yaml, with ${ENV} and
+/// ${ENV:-default} expanded in values), then BAMF_AGENT_*
+/// environment variables (e.g. BAMF_AGENT_JOIN_TOKEN).
 #[derive(Parser)]
 #[command(name = "bamf-agent", version)]
 struct Cli {

@@ -34,8 +34,14 @@ fn main() -> ExitCode {
                     config.health_listen
                 )
             })?;
+        let quic = std::net::UdpSocket::bind(config.quic_listen).with_context(|| {
+            format!(
+                "cannot listen on UDP {} (key \"quic_listen\")",
+                config.quic_listen
+            )
+        })?;
         let shutdown = Shutdown::new(config.shutdown_grace);
         shutdown.on_signals();
-        bamf_bridge::run(config, listener, shutdown).await
+        bamf_bridge::run(config, listener, quic, shutdown).await
     })
 }

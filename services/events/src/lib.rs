@@ -18,6 +18,7 @@
 pub mod append;
 pub mod audit;
 pub mod batch;
+pub mod bridge_heartbeat;
 pub mod commands;
 pub mod credentials;
 pub mod feed;

@@ -1,0 +1,98 @@
+//! A paired session through the real bridge: bytes both ways on concurrent
+//! streams, its events in BAMF_EVENTS, first-wins and finished-id refusals.
+
+mod common;
+
+use bamf_pki::Side;
+use bamf_tunnel::CloseCode;
+use common::*;
+
+#[tokio::test]
+async fn client_and_agent_pair_and_bytes_flow_both_ways_on_concurrent_streams() {
+    let h = Harness::start().await;
+    let (session, client, agent) = h.pair().await;
+    let echo = spawn_echo_agent(agent.clone());
+
+    let sizes = [1usize, 4096, 300_000, 1 << 20];
+    let mut streams = Vec::new();
+    for (i, size) in sizes.iter().enumerate() {
+        let client = client.clone();
+        let payload: Vec<u8> = (0..*size)
+            .map(|b| (b as u8).wrapping_add(i as u8))
+            .collect();
+        streams.push(tokio::spawn(async move {
+            let echoed = echo_through(&client, payload.clone()).await;
+            assert_eq!(echoed, payload, "stream {i} echoed intact");
+        }));
+    }
+    for s in streams {
+        s.await.unwrap();
+    }
+
+    let connected = h.event(&session, "session.connected").await;
+    assert_eq!(connected.actor.id, BRIDGE);
+    assert_eq!(connected.aggregate_id.as_str(), session);
+
+    client.close(CloseCode::Normal.varint(), b"done");
+    assert_eq!(close_code(&agent).await, Some(CloseCode::Normal));
+    echo.await.unwrap();
+
+    let closed = closed_data(&h.event(&session, "session.closed").await);
+    let total: u64 = sizes.iter().map(|s| *s as u64).sum();
+    assert_eq!((closed.bytes_up, closed.bytes_down), (total, total));
+    assert_eq!(closed.reason, "client_closed");
+    let m = h.bridge.metrics();
+    assert_eq!((m.sessions_paired, m.sessions_closed), (1, 1));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_second_client_for_a_paired_session_is_refused() {
+    let h = Harness::start().await;
+    let (session, client, agent) = h.pair().await;
+    let second = h
+        .connect(&h.pki.session(&session, Side::Client))
+        .await
+        .unwrap();
+    assert_eq!(close_code(&second).await, Some(CloseCode::DuplicateSide));
+    // The first pair is untouched.
+    let _echo = spawn_echo_agent(agent.clone());
+    assert_eq!(
+        echo_through(&client, b"still here".to_vec()).await,
+        b"still here"
+    );
+    assert_eq!(h.bridge.metrics().refused, 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_finished_session_id_is_never_paired_again() {
+    let h = Harness::start().await;
+    let (session, client, agent) = h.pair().await;
+    agent.close(CloseCode::Normal.varint(), b"done");
+    assert_eq!(close_code(&client).await, Some(CloseCode::Normal));
+    let closed = closed_data(&h.event(&session, "session.closed").await);
+    assert_eq!(closed.reason, "agent_closed");
+
+    let replay = h
+        .connect(&h.pki.session(&session, Side::Client))
+        .await
+        .unwrap();
+    assert_eq!(close_code(&replay).await, Some(CloseCode::SessionFinished));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_session_with_no_open_stream_for_the_idle_timeout_is_closed() {
+    let h = Harness::start_with(|c| c.idle_timeout = std::time::Duration::from_secs(1)).await;
+    let (session, client, agent) = h.pair().await;
+    let _echo = spawn_echo_agent(agent.clone());
+    // A finished stream does not keep the session alive afterwards.
+    assert_eq!(echo_through(&client, b"once".to_vec()).await, b"once");
+    assert_eq!(close_code(&client).await, Some(CloseCode::IdleTimeout));
+    assert_eq!(close_code(&agent).await, Some(CloseCode::IdleTimeout));
+    let closed = closed_data(&h.event(&session, "session.closed").await);
+    assert_eq!(closed.reason, "idle_timeout");
+    assert_eq!((closed.bytes_up, closed.bytes_down), (4, 4));
+    h.stop().await;
+}

@@ -12,7 +12,7 @@ use bamf_domain::control::heartbeats::HeartbeatTable;
 use bamf_domain::control::throttle::LoginThrottle;
 use bamf_domain::control::{ControlView, Emitted};
 use bamf_domain::events::Event;
-use bamf_domain::{Actor, AggregateId, Envelope, Timestamp};
+use bamf_domain::{Actor, AggregateId, Envelope, RuntimeView, Timestamp};
 use bamf_events::streams::EVENTS_STREAM;
 use bamf_events::{
     jetstream, AppendError, AuditLog, Credentials, EventLog, Expected, ProjectionReader,
@@ -20,6 +20,7 @@ use bamf_events::{
 use bamf_pki::Ca;
 use tracing::warn;
 
+use crate::bridges::{BridgeFollower, BridgeTable};
 use crate::error::ApiError;
 use crate::http::RequestContext;
 use crate::ApiConfig;
@@ -37,6 +38,12 @@ pub struct App {
     pub log: EventLog,
     pub control: ProjectionReader<ControlView>,
     pub heartbeats: Arc<RwLock<HeartbeatTable>>,
+    /// Live bridges (`bamf.hb.bridge.>`).
+    pub bridges: Arc<RwLock<BridgeTable>>,
+    /// Open tunnel sessions and the rest of the runtime view.
+    pub runtime: ProjectionReader<RuntimeView>,
+    /// Core NATS, for commands to agents and bridges.
+    pub nats: bamf_events::Client,
     pub credentials: Credentials,
     pub audit: AuditLog,
     pub ca: Arc<Ca>,
@@ -118,6 +125,7 @@ impl App {
         backends: &crate::startup::Backends,
         projections: &crate::Projections,
         catalog: &crate::catalog::CatalogFollower,
+        bridges: &BridgeFollower,
         ca: Ca,
     ) -> Self {
         let throttle = LoginThrottle::new(bamf_domain::control::throttle::ThrottleConfig {
@@ -132,6 +140,9 @@ impl App {
             log: EventLog::new(backends.js.clone(), Default::default()),
             control: projections.control(),
             heartbeats: catalog.table(),
+            bridges: bridges.table(),
+            runtime: projections.runtime(),
+            nats: backends.js.client(),
             credentials: Credentials::new(backends.js.clone()),
             audit: AuditLog::new(backends.js.clone()),
             ca: Arc::new(ca),

@@ -65,6 +65,10 @@ pub struct ApiConfig {
     /// sequence (read-your-writes, catching up before a decision).
     #[serde(with = "bamf_runtime::duration")]
     pub projection_wait: Duration,
+    /// How long `POST /connect` waits for the agent at each step of its dial
+    /// (its CSR, then nothing more: the certificate is sent, not awaited).
+    #[serde(with = "bamf_runtime::duration")]
+    pub dial_timeout: Duration,
 }
 
 impl std::fmt::Debug for AdminPasswordRedacted<'_> {
@@ -98,6 +102,7 @@ impl Default for ApiConfig {
             login_max_failures_per_source: 20,
             login_max_failures_per_account: 10,
             projection_wait: Duration::from_secs(5),
+            dial_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -130,6 +135,7 @@ impl std::fmt::Debug for ApiConfig {
                 &self.login_max_failures_per_account,
             )
             .field("projection_wait", &self.projection_wait)
+            .field("dial_timeout", &self.dial_timeout)
             .finish()
     }
 }
@@ -207,6 +213,9 @@ impl ApiConfig {
         }
         if self.projection_wait.is_zero() {
             return Err(invalid("projection_wait", "must be positive"));
+        }
+        if self.dial_timeout.is_zero() {
+            return Err(invalid("dial_timeout", "must be positive"));
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "must not be empty"));

@@ -292,3 +292,51 @@ pub struct ErrorDetail {
     pub code: String,
     pub message: String,
 }
+
+/// `POST /connect`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectRequest {
+    /// The resource's name, as `GET /resources` lists it.
+    pub resource: String,
+    /// PEM CSR for a fresh key of the client's; the session certificate is
+    /// signed for that key.
+    pub csr: String,
+}
+
+/// The answer to `POST /connect`: where to dial and with what certificate.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Connected {
+    pub session_id: String,
+    pub resource: String,
+    pub resource_type: String,
+    pub bridge_id: String,
+    /// QUIC address of the bridge (`host:port`).
+    pub bridge_addr: String,
+    /// The name to verify the bridge's certificate by.
+    pub bridge_server_name: String,
+    /// PEM client session certificate (30 s to connect).
+    pub certificate: String,
+    /// PEM CA certificate, to verify the bridge.
+    pub ca_certificate: String,
+    /// When the session certificate expires.
+    pub expires_at: String,
+}
+
+/// An open tunnel session.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct TunnelSession {
+    pub id: String,
+    pub user_id: String,
+    /// The user's e-mail (empty when the user no longer exists).
+    pub email: String,
+    pub resource: String,
+    /// `requested`, `granted` or `connected`.
+    pub state: String,
+}
+
+/// `GET /sessions`.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct TunnelSessions {
+    pub sessions: Vec<TunnelSession>,
+}

@@ -10,6 +10,7 @@
 //! Layout: `config.rs` keys and validation; `startup.rs` and `bootstrap.rs`
 //! the start-up work (backends; CA and first admin); `projections.rs` the
 //! projections this replica runs, `catalog.rs` the heartbeat follower,
+//! `bridges.rs` the bridge heartbeat follower (and the choice of a bridge),
 //! `readmodel/` the PostgreSQL read models; `app.rs` the shared state and how
 //! commands are decided and appended; `router.rs` the routes, `handlers/` one
 //! file per resource, `http/` request context, strict JSON bodies and the
@@ -18,6 +19,7 @@
 
 pub mod app;
 pub mod bootstrap;
+pub mod bridges;
 pub mod catalog;
 pub mod config;
 pub mod dto;
@@ -80,17 +82,21 @@ async fn serve_until_shutdown(
         let catalog = catalog::CatalogFollower::start(&backends.js)
             .await
             .context("cannot follow agent heartbeats")?;
+        let bridges = bridges::BridgeFollower::start(&backends.js)
+            .await
+            .context("cannot follow bridge heartbeats")?;
         let app = Arc::new(App::new(
             config.clone(),
             &backends,
             &projections,
             &catalog,
+            &bridges,
             ca,
         ));
         bootstrap::first_admin(&app).await?;
-        anyhow::Ok((projections, catalog, app))
+        anyhow::Ok((projections, catalog, bridges, app))
     };
-    let (projections, catalog, app) = tokio::select! {
+    let (projections, catalog, bridges, app) = tokio::select! {
         started = start => started.context("start-up failed")?,
         _ = shutdown.triggered() => return Ok(()),
     };
@@ -99,6 +105,7 @@ async fn serve_until_shutdown(
     info!("bamf-api ready");
     let outcome = health::until_stopped(&mut server, shutdown).await;
     catalog.stop().await;
+    bridges.stop().await;
     // The final snapshot needs NATS; never wait for it past the grace period.
     if tokio::time::timeout(shutdown.grace(), projections.stop())
         .await

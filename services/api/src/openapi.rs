@@ -124,6 +124,12 @@ pub const OPERATIONS: &[Operation] = &[
         body: None, query: &[], ok: (204, None), errors: &[403, 404]),
     op!("get" "/resources", "list_resources", "Resources the caller may reach (audit: may see)", Bearer,
         body: None, query: &[], ok: (200, Some(s::<dto::Resources>)), errors: &[]),
+    op!("post" "/connect", "connect", "Open a tunnel session to a resource: RBAC, a bridge, the client's session certificate, the agent's dial", Bearer,
+        body: Some(s::<dto::ConnectRequest>), query: &[], ok: (200, Some(s::<dto::Connected>)), errors: &[403, 404]),
+    op!("get" "/sessions", "list_tunnel_sessions", "Open tunnel sessions: the caller's own; all for admin and audit", Bearer,
+        body: None, query: &[], ok: (200, Some(s::<dto::TunnelSessions>)), errors: &[]),
+    op!("delete" "/sessions/{id}", "kill_tunnel_session", "Kill an open tunnel session; the bridge closes both sides (admin)", Bearer,
+        body: None, query: &[], ok: (204, None), errors: &[403, 404]),
 ];
 
 /// OpenAPI links: (operation, operation its answer leads to, path parameter,
@@ -148,6 +154,12 @@ pub const LINKS: &[(&str, &str, &str, &str)] = &[
         "delete_agent",
         "id",
         "$response.body#/agent_id",
+    ),
+    (
+        "connect",
+        "kill_tunnel_session",
+        "id",
+        "$response.body#/session_id",
     ),
 ];
 

@@ -8,7 +8,7 @@ use tower_http::trace::{DefaultMakeSpan, TraceLayer};
 use tracing::Level;
 
 use crate::app::AppSlot;
-use crate::handlers::{agents, auth, resources, roles, tokens, users};
+use crate::handlers::{agents, auth, connect, resources, roles, sessions, tokens, users};
 use crate::{error, http, openapi};
 
 /// The `/api/v1` routes.
@@ -44,6 +44,9 @@ pub fn api_routes() -> Router<AppSlot> {
         .route("/agents/renew", post(agents::renew))
         .route("/agents/{id}", axum::routing::delete(agents::delete))
         .route("/resources", get(resources::list))
+        .route("/connect", post(connect::connect))
+        .route("/sessions", get(sessions::list))
+        .route("/sessions/{id}", axum::routing::delete(sessions::kill))
 }
 
 /// The whole HTTP surface: health, `/api/v1`, and JSON errors for anything else.

@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::cmd::{agents, auth, logins, resources, roles, tokens, users};
+use crate::cmd::{agents, auth, logins, psql, resources, roles, sessions, ssh, tcp, tokens, users};
 
 /// bamf command-line client: short-lived, audited access to private infrastructure.
 #[derive(Parser, Debug)]
@@ -83,6 +83,28 @@ pub enum Command {
         bamfctl logins revoke --email bob@example.com"
     )]
     Logins(logins::LoginsCommand),
+    /// Forward a local port (or stdin/stdout) to a resource through a bamf tunnel.
+    #[command(after_help = "Examples:\n  \
+        bamfctl tcp orders-db -p 15432\n  \
+        bamfctl tcp redis-cache --exec \"redis-cli -h {host} -p {port} ping\"\n  \
+        ssh -o ProxyCommand=\"bamfctl tcp --stdio web-1\" web-1")]
+    Tcp(tcp::TcpArgs),
+    /// Run native ssh to a resource through a bamf tunnel; every ssh flag passes through.
+    #[command(after_help = "Examples:\n  \
+        bamfctl ssh ada@web-1\n  \
+        bamfctl ssh web-1 -A -L 8080:localhost:80 uptime")]
+    Ssh(ssh::SshArgs),
+    /// Run native psql against a PostgreSQL resource through a bamf tunnel.
+    #[command(after_help = "Examples:\n  \
+        bamfctl psql orders-db -U app -d orders\n  \
+        bamfctl psql orders-db -U app -c 'select 1'")]
+    Psql(psql::PsqlArgs),
+    /// List and kill tunnel sessions.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  bamfctl sessions ls\n  bamfctl sessions kill <session-id>"
+    )]
+    Sessions(sessions::SessionsCommand),
 }
 
 #[cfg(test)]

@@ -3,7 +3,10 @@
 //!
 //! Layout: [`cli`] (the command tree and global flags), [`cmd`] (one file per
 //! command group: `auth` for login/logout/status, `users`, `roles`, `tokens`,
-//! `agents`, `resources`, `logins`), [`context`] (API URL precedence and the
+//! `agents`, `resources`, `logins`, `sessions`, and the tunnel commands
+//! `tcp`, `ssh`, `psql` with what they share in `connect`), [`tunnel`] (the
+//! client end of a QUIC tunnel: listener and `--stdio` modes, close codes in
+//! words), [`context`] (API URL precedence and the
 //! saved login), [`client`] (the HTTP client for `/api/v1`, timeouts, error
 //! answers), [`tls`] (rustls with *ring* and the system roots), [`error`]
 //! (error kinds), [`credentials`] (`~/.bamf/credentials.json`, 0600),
@@ -22,6 +25,7 @@ pub mod output;
 pub mod password;
 pub mod role_file;
 pub mod tls;
+pub mod tunnel;
 pub mod types;
 
 pub use cli::Cli;

@@ -1,16 +1,20 @@
 //! Bridge heartbeats on `BAMF_HEARTBEATS`, subject `bamf.hb.bridge.<bridge_id>`,
 //! with a per-message TTL like an agent's (see [`crate::heartbeat`]): the last
 //! heartbeat per subject is kept, and the server leaves a delete marker when a
-//! bridge stops publishing. This module only publishes.
+//! bridge stops publishing. This module publishes them, and decodes them for
+//! a follower ([`BridgeHeartbeatFeed`]: the current beat of every bridge, then
+//! live updates and delete markers).
 
 use std::time::Duration;
 
 use async_nats::header::{self, HeaderMap};
-use async_nats::jetstream::{self, context::PublishErrorKind};
+use async_nats::jetstream::{self, consumer, context::PublishErrorKind};
 use bamf_domain::tunnel::BridgeHeartbeat;
-use bamf_domain::AggregateId;
+use bamf_domain::{AggregateId, Timestamp};
+use futures::StreamExt;
 
-use crate::heartbeat::MIN_TTL;
+use crate::feed::FeedError;
+use crate::heartbeat::{parse_nats_ttl, MessageTtl, MIN_TTL};
 use crate::streams::HEARTBEATS_STREAM;
 
 /// Subjects of bridge heartbeats: `bamf.hb.bridge.<bridge_id>`.
@@ -61,5 +65,223 @@ pub async fn publish_bridge_heartbeat(
         Ok(ack) => Ok(ack.sequence),
         Err(e) if e.kind() == PublishErrorKind::TimedOut => Err(BridgeHeartbeatError::TimedOut),
         Err(e) => Err(BridgeHeartbeatError::Publish(e.into())),
+    }
+}
+
+/// Largest bridge heartbeat payload accepted (a few short fields).
+pub const MAX_BRIDGE_HEARTBEAT_BYTES: usize = 4 * 1024;
+
+/// One message of the bridge heartbeat feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BridgeHeartbeatItem {
+    /// A bridge's current heartbeat.
+    Beat {
+        bridge_id: AggregateId,
+        heartbeat: BridgeHeartbeat,
+        /// When the stream stored it.
+        received_at: Timestamp,
+        /// `received_at` + the TTL it carried (the feed's fallback TTL when it
+        /// carried none, or `never`).
+        expires_at: Timestamp,
+    },
+    /// The bridge's heartbeat is gone (TTL ran out, or purged).
+    Gone {
+        bridge_id: AggregateId,
+        reason: String,
+    },
+    /// A message that is not a bridge heartbeat; skipped, the feed goes on.
+    Invalid { subject: String, reason: String },
+}
+
+/// Decodes one message of `bamf.hb.bridge.>` (also used by tests). Never
+/// fails: bad input is [`BridgeHeartbeatItem::Invalid`].
+pub fn decode_bridge_heartbeat(
+    subject: &str,
+    headers: Option<&HeaderMap>,
+    payload: &[u8],
+    received_at: Timestamp,
+    fallback_ttl: Duration,
+) -> BridgeHeartbeatItem {
+    let invalid = |reason: String| BridgeHeartbeatItem::Invalid {
+        subject: subject.to_string(),
+        reason,
+    };
+    let token = subject
+        .strip_prefix(BRIDGE_HEARTBEAT_PREFIX)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .unwrap_or_default();
+    if token.contains('.') {
+        return invalid("subject has tokens after the bridge id".into());
+    }
+    let bridge_id = match AggregateId::new(token) {
+        Ok(id) => id,
+        Err(e) => return invalid(format!("subject does not end in a bridge id: {e}")),
+    };
+    let header_value = |name| headers.and_then(|h| h.get(name)).map(|v| v.as_str());
+    if let Some(reason) = header_value(header::NATS_MARKER_REASON) {
+        return BridgeHeartbeatItem::Gone {
+            bridge_id,
+            reason: reason.to_string(),
+        };
+    }
+    if payload.is_empty() {
+        return invalid("empty payload and no delete marker reason".into());
+    }
+    if payload.len() > MAX_BRIDGE_HEARTBEAT_BYTES {
+        return invalid(format!(
+            "payload is {} bytes (at most {MAX_BRIDGE_HEARTBEAT_BYTES})",
+            payload.len()
+        ));
+    }
+    let heartbeat: BridgeHeartbeat = match serde_json::from_slice(payload) {
+        Ok(h) => h,
+        Err(e) => return invalid(format!("payload is not a bridge heartbeat: {e}")),
+    };
+    if heartbeat.bridge_id != bridge_id {
+        return invalid(format!(
+            "payload bridge_id {} does not match the subject's {bridge_id}",
+            heartbeat.bridge_id
+        ));
+    }
+    let ttl = match header_value(header::NATS_MESSAGE_TTL).and_then(parse_nats_ttl) {
+        Some(MessageTtl::After(ttl)) => ttl,
+        // A beat that never expires would keep a dead bridge live: bound it.
+        Some(MessageTtl::Never) | None => fallback_ttl,
+    };
+    let expires_at = time::Duration::try_from(ttl)
+        .ok()
+        .and_then(|d| received_at.get().checked_add(d))
+        .unwrap_or_else(|| time::PrimitiveDateTime::MAX.assume_utc());
+    BridgeHeartbeatItem::Beat {
+        bridge_id,
+        heartbeat,
+        received_at,
+        expires_at: Timestamp::new(expires_at),
+    }
+}
+
+/// The current heartbeat of every bridge, then live updates, from an ordered
+/// consumer — the bridge half of [`crate::heartbeat::HeartbeatFeed`].
+pub struct BridgeHeartbeatFeed {
+    messages: consumer::pull::Ordered,
+    fallback_ttl: Duration,
+}
+
+impl BridgeHeartbeatFeed {
+    /// Opens the feed. `fallback_ttl` bounds the liveness of a heartbeat that
+    /// carried no usable `Nats-TTL`.
+    pub async fn open(
+        js: &jetstream::Context,
+        fallback_ttl: Duration,
+    ) -> Result<BridgeHeartbeatFeed, FeedError> {
+        let open_err = |source: async_nats::Error| FeedError::Open {
+            stream: HEARTBEATS_STREAM.to_string(),
+            source,
+        };
+        let stream = js
+            .get_stream(HEARTBEATS_STREAM)
+            .await
+            .map_err(|e| open_err(e.into()))?;
+        let config = consumer::pull::OrderedConfig {
+            filter_subject: format!("{BRIDGE_HEARTBEAT_PREFIX}.>"),
+            deliver_policy: consumer::DeliverPolicy::LastPerSubject,
+            ..Default::default()
+        };
+        let messages = stream
+            .create_consumer(config)
+            .await
+            .map_err(|e| open_err(e.into()))?
+            .messages()
+            .await
+            .map_err(|e| open_err(e.into()))?;
+        Ok(BridgeHeartbeatFeed {
+            messages,
+            fallback_ttl,
+        })
+    }
+
+    /// The next item; waits for one. `None` only if the consumer ends.
+    pub async fn next(&mut self) -> Option<Result<BridgeHeartbeatItem, FeedError>> {
+        let read_err = |source: async_nats::Error| FeedError::Read {
+            stream: HEARTBEATS_STREAM.to_string(),
+            source,
+        };
+        let msg = match self.messages.next().await? {
+            Ok(m) => m,
+            Err(e) => return Some(Err(read_err(e.into()))),
+        };
+        let received_at = match msg.info() {
+            Ok(info) => Timestamp::new(info.published),
+            Err(e) => return Some(Err(read_err(e))),
+        };
+        let msg = msg.message;
+        Some(Ok(decode_bridge_heartbeat(
+            msg.subject.as_str(),
+            msg.headers.as_ref(),
+            &msg.payload,
+            received_at,
+            self.fallback_ttl,
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_800_000_000_000_000;
+
+    fn beat(id: &str) -> Vec<u8> {
+        serde_json::to_vec(&BridgeHeartbeat {
+            bridge_id: AggregateId::new(id).unwrap(),
+            sent_at: Timestamp::from_unix_micros(T0),
+            address: "127.0.0.1:4433".into(),
+            server_name: "bridge.local".into(),
+            sessions: 1,
+            pending: 0,
+            draining: false,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn beats_markers_and_bad_input_are_told_apart() {
+        let at = Timestamp::from_unix_micros(T0);
+        let fallback = Duration::from_secs(30);
+        let mut ttl = HeaderMap::new();
+        ttl.insert(header::NATS_MESSAGE_TTL, "5s");
+        match decode_bridge_heartbeat("bamf.hb.bridge.b1", Some(&ttl), &beat("b1"), at, fallback) {
+            BridgeHeartbeatItem::Beat { expires_at, .. } => {
+                assert_eq!(expires_at, Timestamp::from_unix_micros(T0 + 5_000_000))
+            }
+            other => panic!("{other:?}"),
+        }
+        // No TTL: the fallback bounds it.
+        match decode_bridge_heartbeat("bamf.hb.bridge.b1", None, &beat("b1"), at, fallback) {
+            BridgeHeartbeatItem::Beat { expires_at, .. } => {
+                assert_eq!(expires_at, Timestamp::from_unix_micros(T0 + 30_000_000))
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut marker = HeaderMap::new();
+        marker.insert(header::NATS_MARKER_REASON, "MaxAge");
+        assert!(matches!(
+            decode_bridge_heartbeat("bamf.hb.bridge.b1", Some(&marker), b"", at, fallback),
+            BridgeHeartbeatItem::Gone { reason, .. } if reason == "MaxAge"
+        ));
+        for (subject, payload) in [
+            ("bamf.hb.bridge.b2", beat("b1")),
+            ("bamf.hb.bridge.b1.x", beat("b1")),
+            ("bamf.hb.bridge.b1", b"{}".to_vec()),
+            ("bamf.hb.bridge.b1", Vec::new()),
+        ] {
+            assert!(
+                matches!(
+                    decode_bridge_heartbeat(subject, None, &payload, at, fallback),
+                    BridgeHeartbeatItem::Invalid { .. }
+                ),
+                "{subject}"
+            );
+        }
     }
 }

@@ -31,6 +31,7 @@ pub mod streams;
 pub use append::{AppendError, Appended, EventLog, Expected, LogConfig, PendingAppend};
 pub use audit::AuditLog;
 pub use batch::BatchAppended;
+pub use bridge_heartbeat::{BridgeHeartbeatFeed, BridgeHeartbeatItem};
 pub use credentials::{CredentialError, Credentials, PasswordRecord};
 pub use feed::{Feed, FeedError, FeedItem, Poison};
 pub use heartbeat::{

@@ -4,8 +4,10 @@
 
 pub mod agents;
 pub mod auth;
+pub mod connect;
 pub mod resources;
 pub mod roles;
+pub mod sessions;
 pub mod tokens;
 pub mod users;
 

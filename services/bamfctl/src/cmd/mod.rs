@@ -3,9 +3,14 @@
 
 pub mod agents;
 pub mod auth;
+pub mod connect;
 pub mod logins;
+pub mod psql;
 pub mod resources;
 pub mod roles;
+pub mod sessions;
+pub mod ssh;
+pub mod tcp;
 pub mod tokens;
 pub mod users;
 
@@ -36,6 +41,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Agents(c) => agents::run(&ctx()?, c).await,
         Command::Resources(args) => resources::run(&ctx()?, args).await,
         Command::Logins(c) => logins::run(&ctx()?, c).await,
+        Command::Tcp(args) => tcp::run(&ctx()?, args).await,
+        Command::Ssh(args) => ssh::run(&ctx()?, args).await,
+        Command::Psql(args) => psql::run(&ctx()?, args).await,
+        Command::Sessions(c) => sessions::run(&ctx()?, c).await,
     }
 }
 

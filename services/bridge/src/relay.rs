@@ -148,16 +148,39 @@ async fn relay_stream(
         reset(&mut client_send, &mut client_recv, CloseCode::Normal);
         return;
     }
-    let client_recv = Counting {
+    let mut client_recv = Counting {
         inner: client_recv,
         count: up,
     };
-    let agent_recv = Counting {
+    let mut agent_recv = Counting {
         inner: agent_recv,
         count: down,
     };
-    if let Err((error, _)) = splice(client_recv, client_send, agent_recv, agent_send).await {
+    let spliced = splice(
+        &mut client_recv,
+        &mut client_send,
+        &mut agent_recv,
+        &mut agent_send,
+    )
+    .await;
+    if let Err((error, _)) = spliced {
         tracing::debug!(error = %error, "stream ended with an error");
+        // A reset carries a reason (the agent's "target unreachable", a
+        // protocol error): pass it on to both ends instead of a bare end.
+        if let Some(code) = reset_code(&error) {
+            let _ = client_send.reset(code);
+            let _ = agent_send.reset(code);
+            let _ = client_recv.inner.stop(code);
+            let _ = agent_recv.inner.stop(code);
+        }
+    }
+}
+
+/// The application code of a stream reset, if `error` is one.
+fn reset_code(error: &std::io::Error) -> Option<quinn::VarInt> {
+    match error.get_ref()?.downcast_ref::<quinn::ReadError>()? {
+        quinn::ReadError::Reset(code) => Some(*code),
+        _ => None,
     }
 }
 

@@ -96,3 +96,38 @@ async fn a_session_with_no_open_stream_for_the_idle_timeout_is_closed() {
     assert_eq!((closed.bytes_up, closed.bytes_down), (4, 4));
     h.stop().await;
 }
+
+#[tokio::test]
+async fn an_agent_stream_reset_reaches_the_client_with_its_code() {
+    let h = Harness::start().await;
+    let (_session, client, agent) = h.pair().await;
+    // The agent cannot reach its target: it resets the stream with that code.
+    let agent_side = tokio::spawn(async move {
+        let (mut send, mut recv) = agent.accept_bi().await.unwrap();
+        bamf_tunnel::StreamHeader::read_from(&mut recv)
+            .await
+            .unwrap();
+        send.reset(CloseCode::TargetUnreachable.varint()).unwrap();
+        let _ = recv.stop(CloseCode::TargetUnreachable.varint());
+        agent
+    });
+    let (mut send, mut recv) = client.open_bi().await.unwrap();
+    send.write_all(&bamf_tunnel::StreamHeader::TCP.encode())
+        .await
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), recv.read(&mut buf))
+        .await
+        .expect("the client's stream ends in time");
+    match read {
+        Err(quinn::ReadError::Reset(code)) => {
+            assert_eq!(
+                CloseCode::from_varint(code),
+                Some(CloseCode::TargetUnreachable)
+            )
+        }
+        other => panic!("expected a reset with the agent's code, got {other:?}"),
+    }
+    let _agent = agent_side.await.unwrap();
+    h.stop().await;
+}

@@ -20,8 +20,10 @@ pub struct Spliced {
 }
 
 /// Copies `a_read → b_write` and `b_read → a_write` until both directions
-/// reach EOF (or one fails). Returns the byte counts, or the first error with
-/// the counts so far.
+/// reach EOF. The first error ends both directions at once (the connection is
+/// broken; the other direction would otherwise wait for a peer that may never
+/// send again) and is returned with the count of a direction that had
+/// finished, so the caller can pass the reason on (a QUIC stream reset's code).
 pub async fn splice<AR, AW, BR, BW>(
     mut a_read: AR,
     mut a_write: AW,
@@ -42,18 +44,24 @@ where
         let n = copy(&mut b_read, &mut a_write).await?;
         a_write.shutdown().await.map(|()| n)
     };
-    let (up, down) = tokio::join!(up, down);
-    match (up, down) {
-        (Ok(a_to_b), Ok(b_to_a)) => Ok(Spliced { a_to_b, b_to_a }),
-        (Err(e), down) => Err((
-            e,
-            Spliced {
-                a_to_b: 0,
-                b_to_a: down.unwrap_or(0),
+    tokio::pin!(up, down);
+    let (mut a_to_b, mut b_to_a) = (None, None);
+    while a_to_b.is_none() || b_to_a.is_none() {
+        tokio::select! {
+            done = &mut up, if a_to_b.is_none() => match done {
+                Ok(n) => a_to_b = Some(n),
+                Err(e) => return Err((e, Spliced { a_to_b: 0, b_to_a: b_to_a.unwrap_or(0) })),
             },
-        )),
-        (Ok(a_to_b), Err(e)) => Err((e, Spliced { a_to_b, b_to_a: 0 })),
+            done = &mut down, if b_to_a.is_none() => match done {
+                Ok(n) => b_to_a = Some(n),
+                Err(e) => return Err((e, Spliced { a_to_b: a_to_b.unwrap_or(0), b_to_a: 0 })),
+            },
+        }
     }
+    Ok(Spliced {
+        a_to_b: a_to_b.unwrap_or(0),
+        b_to_a: b_to_a.unwrap_or(0),
+    })
 }
 
 async fn copy<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(

@@ -14,7 +14,7 @@ use bamf_domain::{AggregateId, Timestamp};
 use futures::StreamExt;
 
 use crate::feed::FeedError;
-use crate::heartbeat::{parse_nats_ttl, MessageTtl, MIN_TTL};
+use crate::heartbeat::{decode_beat, Decoded, Shape, MIN_TTL};
 use crate::streams::HEARTBEATS_STREAM;
 
 /// Subjects of bridge heartbeats: `bamf.hb.bridge.<bridge_id>`.
@@ -102,61 +102,38 @@ pub fn decode_bridge_heartbeat(
     received_at: Timestamp,
     fallback_ttl: Duration,
 ) -> BridgeHeartbeatItem {
-    let invalid = |reason: String| BridgeHeartbeatItem::Invalid {
-        subject: subject.to_string(),
-        reason,
+    let shape = Shape {
+        prefix: BRIDGE_HEARTBEAT_PREFIX,
+        kind: "bridge",
+        max_bytes: MAX_BRIDGE_HEARTBEAT_BYTES,
     };
-    let token = subject
-        .strip_prefix(BRIDGE_HEARTBEAT_PREFIX)
-        .and_then(|rest| rest.strip_prefix('.'))
-        .unwrap_or_default();
-    if token.contains('.') {
-        return invalid("subject has tokens after the bridge id".into());
-    }
-    let bridge_id = match AggregateId::new(token) {
-        Ok(id) => id,
-        Err(e) => return invalid(format!("subject does not end in a bridge id: {e}")),
-    };
-    let header_value = |name| headers.and_then(|h| h.get(name)).map(|v| v.as_str());
-    if let Some(reason) = header_value(header::NATS_MARKER_REASON) {
-        return BridgeHeartbeatItem::Gone {
-            bridge_id,
-            reason: reason.to_string(),
-        };
-    }
-    if payload.is_empty() {
-        return invalid("empty payload and no delete marker reason".into());
-    }
-    if payload.len() > MAX_BRIDGE_HEARTBEAT_BYTES {
-        return invalid(format!(
-            "payload is {} bytes (at most {MAX_BRIDGE_HEARTBEAT_BYTES})",
-            payload.len()
-        ));
-    }
-    let heartbeat: BridgeHeartbeat = match serde_json::from_slice(payload) {
-        Ok(h) => h,
-        Err(e) => return invalid(format!("payload is not a bridge heartbeat: {e}")),
-    };
-    if heartbeat.bridge_id != bridge_id {
-        return invalid(format!(
-            "payload bridge_id {} does not match the subject's {bridge_id}",
-            heartbeat.bridge_id
-        ));
-    }
-    let ttl = match header_value(header::NATS_MESSAGE_TTL).and_then(parse_nats_ttl) {
-        Some(MessageTtl::After(ttl)) => ttl,
-        // A beat that never expires would keep a dead bridge live: bound it.
-        Some(MessageTtl::Never) | None => fallback_ttl,
-    };
-    let expires_at = time::Duration::try_from(ttl)
-        .ok()
-        .and_then(|d| received_at.get().checked_add(d))
-        .unwrap_or_else(|| time::PrimitiveDateTime::MAX.assume_utc());
-    BridgeHeartbeatItem::Beat {
-        bridge_id,
-        heartbeat,
+    match decode_beat(
+        &shape,
+        subject,
+        headers,
+        payload,
         received_at,
-        expires_at: Timestamp::new(expires_at),
+        fallback_ttl,
+        |h: &BridgeHeartbeat| &h.bridge_id,
+    ) {
+        Decoded::Beat {
+            id,
+            beat,
+            expires_at,
+        } => BridgeHeartbeatItem::Beat {
+            bridge_id: id,
+            heartbeat: beat,
+            received_at,
+            expires_at,
+        },
+        Decoded::Gone { id, reason } => BridgeHeartbeatItem::Gone {
+            bridge_id: id,
+            reason,
+        },
+        Decoded::Invalid(reason) => BridgeHeartbeatItem::Invalid {
+            subject: subject.to_string(),
+            reason,
+        },
     }
 }
 
@@ -174,26 +151,13 @@ impl BridgeHeartbeatFeed {
         js: &jetstream::Context,
         fallback_ttl: Duration,
     ) -> Result<BridgeHeartbeatFeed, FeedError> {
-        let open_err = |source: async_nats::Error| FeedError::Open {
-            stream: HEARTBEATS_STREAM.to_string(),
-            source,
-        };
-        let stream = js
-            .get_stream(HEARTBEATS_STREAM)
-            .await
-            .map_err(|e| open_err(e.into()))?;
-        let config = consumer::pull::OrderedConfig {
-            filter_subject: format!("{BRIDGE_HEARTBEAT_PREFIX}.>"),
-            deliver_policy: consumer::DeliverPolicy::LastPerSubject,
-            ..Default::default()
-        };
-        let messages = stream
-            .create_consumer(config)
-            .await
-            .map_err(|e| open_err(e.into()))?
-            .messages()
-            .await
-            .map_err(|e| open_err(e.into()))?;
+        let messages = crate::feed::ordered(
+            js,
+            HEARTBEATS_STREAM,
+            &format!("{BRIDGE_HEARTBEAT_PREFIX}.>"),
+            consumer::DeliverPolicy::LastPerSubject,
+        )
+        .await?;
         Ok(BridgeHeartbeatFeed {
             messages,
             fallback_ttl,

@@ -85,6 +85,35 @@ pub fn decode(subject: &str, payload: &[u8]) -> Result<Envelope, Poison> {
     }
 }
 
+/// An ordered consumer's messages on `stream` (ephemeral, no acks, recreated
+/// by the client on a gap): the one way every feed here opens.
+pub(crate) async fn ordered(
+    js: &jetstream::Context,
+    stream: &str,
+    filter: &str,
+    deliver_policy: consumer::DeliverPolicy,
+) -> Result<consumer::pull::Ordered, FeedError> {
+    let open_err = |source: async_nats::Error| FeedError::Open {
+        stream: stream.to_string(),
+        source,
+    };
+    let s = js
+        .get_stream(stream)
+        .await
+        .map_err(|e| open_err(e.into()))?;
+    let config = consumer::pull::OrderedConfig {
+        filter_subject: filter.to_string(),
+        deliver_policy,
+        ..Default::default()
+    };
+    s.create_consumer(config)
+        .await
+        .map_err(|e| open_err(e.into()))?
+        .messages()
+        .await
+        .map_err(|e| open_err(e.into()))
+}
+
 impl Feed {
     /// Opens a feed of `stream` (optionally filtered) from `start_seq` (≥ 1).
     pub async fn open(
@@ -93,28 +122,10 @@ impl Feed {
         filter: Option<&str>,
         start_seq: u64,
     ) -> Result<Feed, FeedError> {
-        let open_err = |source: async_nats::Error| FeedError::Open {
-            stream: stream.to_string(),
-            source,
+        let deliver = consumer::DeliverPolicy::ByStartSequence {
+            start_sequence: start_seq.max(1),
         };
-        let s = js
-            .get_stream(stream)
-            .await
-            .map_err(|e| open_err(e.into()))?;
-        let config = consumer::pull::OrderedConfig {
-            filter_subject: filter.unwrap_or_default().to_string(),
-            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
-                start_sequence: start_seq.max(1),
-            },
-            ..Default::default()
-        };
-        let messages = s
-            .create_consumer(config)
-            .await
-            .map_err(|e| open_err(e.into()))?
-            .messages()
-            .await
-            .map_err(|e| open_err(e.into()))?;
+        let messages = ordered(js, stream, filter.unwrap_or_default(), deliver).await?;
         Ok(Feed {
             stream_name: stream.to_string(),
             messages,

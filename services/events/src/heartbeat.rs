@@ -221,56 +221,125 @@ pub fn decode_heartbeat(
     received_at: Timestamp,
     fallback_ttl: Duration,
 ) -> HeartbeatItem {
-    let invalid = |reason: String| HeartbeatItem::Invalid {
-        subject: subject.to_string(),
-        reason,
+    let shape = Shape {
+        prefix: AGENT_HEARTBEAT_PREFIX,
+        kind: "agent",
+        max_bytes: MAX_HEARTBEAT_BYTES,
     };
+    match decode_beat(
+        &shape,
+        subject,
+        headers,
+        payload,
+        received_at,
+        fallback_ttl,
+        |h: &AgentHeartbeat| &h.agent_id,
+    ) {
+        Decoded::Beat {
+            id,
+            beat,
+            expires_at,
+        } => HeartbeatItem::Beat {
+            agent_id: id,
+            heartbeat: beat,
+            received_at,
+            expires_at,
+        },
+        Decoded::Gone { id, reason } => HeartbeatItem::Gone {
+            agent_id: id,
+            reason,
+        },
+        Decoded::Invalid(reason) => HeartbeatItem::Invalid {
+            subject: subject.to_string(),
+            reason,
+        },
+    }
+}
+
+/// Where one kind of heartbeat lives and how large it may be.
+pub(crate) struct Shape {
+    /// Subject prefix, e.g. `bamf.hb.agent`.
+    pub prefix: &'static str,
+    /// What the id names, for messages (`agent`, `bridge`).
+    pub kind: &'static str,
+    pub max_bytes: usize,
+}
+
+/// A decoded heartbeat message of any kind.
+pub(crate) enum Decoded<T> {
+    Beat {
+        id: AggregateId,
+        beat: T,
+        expires_at: Timestamp,
+    },
+    Gone {
+        id: AggregateId,
+        reason: String,
+    },
+    Invalid(String),
+}
+
+/// The one decoder behind every heartbeat kind: the id from the subject, a
+/// delete marker, the payload (bounded, strict, naming the same id), and the
+/// expiry from `Nats-TTL` (bounded by `fallback_ttl` when it has none).
+pub(crate) fn decode_beat<T: serde::de::DeserializeOwned>(
+    shape: &Shape,
+    subject: &str,
+    headers: Option<&HeaderMap>,
+    payload: &[u8],
+    received_at: Timestamp,
+    fallback_ttl: Duration,
+    id_of: impl Fn(&T) -> &AggregateId,
+) -> Decoded<T> {
+    let kind = shape.kind;
     let token = subject
-        .strip_prefix(AGENT_HEARTBEAT_PREFIX)
+        .strip_prefix(shape.prefix)
         .and_then(|rest| rest.strip_prefix('.'))
         .unwrap_or_default();
     if token.contains('.') {
-        return invalid("subject has tokens after the agent id".into());
+        return Decoded::Invalid(format!("subject has tokens after the {kind} id"));
     }
-    let agent_id = match AggregateId::new(token) {
+    let id = match AggregateId::new(token) {
         Ok(id) => id,
-        Err(e) => return invalid(format!("subject does not end in an agent id: {e}")),
+        Err(e) => {
+            return Decoded::Invalid(format!("subject does not end in a valid {kind} id: {e}"))
+        }
     };
     let header_value = |name| headers.and_then(|h| h.get(name)).map(|v| v.as_str());
     if let Some(reason) = header_value(header::NATS_MARKER_REASON) {
-        return HeartbeatItem::Gone {
-            agent_id,
+        return Decoded::Gone {
+            id,
             reason: reason.to_string(),
         };
     }
     if payload.is_empty() {
-        return invalid("empty payload and no delete marker reason".into());
+        return Decoded::Invalid("empty payload and no delete marker reason".into());
     }
-    if payload.len() > MAX_HEARTBEAT_BYTES {
-        return invalid(format!(
-            "payload is {} bytes (at most {MAX_HEARTBEAT_BYTES})",
-            payload.len()
+    if payload.len() > shape.max_bytes {
+        return Decoded::Invalid(format!(
+            "payload is {} bytes (at most {})",
+            payload.len(),
+            shape.max_bytes
         ));
     }
-    let heartbeat: AgentHeartbeat = match serde_json::from_slice(payload) {
+    let beat: T = match serde_json::from_slice(payload) {
         Ok(h) => h,
-        Err(e) => return invalid(format!("payload is not a heartbeat: {e}")),
+        Err(e) => return Decoded::Invalid(format!("payload is not a heartbeat ({kind}): {e}")),
     };
-    if heartbeat.agent_id != agent_id {
-        return invalid(format!(
-            "payload agent_id {} does not match the subject's {agent_id}",
-            heartbeat.agent_id
+    if *id_of(&beat) != id {
+        return Decoded::Invalid(format!(
+            "payload {kind}_id {} does not match the subject's {id}",
+            id_of(&beat)
         ));
     }
     let ttl = match header_value(header::NATS_MESSAGE_TTL).and_then(parse_nats_ttl) {
         Some(MessageTtl::After(ttl)) => ttl,
-        // A beat that never expires would keep a dead agent online: bound it.
+        // A beat that never expires would keep a dead peer online: bound it.
         Some(MessageTtl::Never) | None => fallback_ttl,
     };
-    HeartbeatItem::Beat {
-        agent_id,
-        heartbeat,
-        received_at,
+    Decoded::Beat {
+        id,
+        beat,
         expires_at: add(received_at, ttl),
     }
 }
@@ -299,26 +368,13 @@ impl HeartbeatFeed {
         js: &jetstream::Context,
         fallback_ttl: Duration,
     ) -> Result<HeartbeatFeed, FeedError> {
-        let open_err = |source: async_nats::Error| FeedError::Open {
-            stream: HEARTBEATS_STREAM.to_string(),
-            source,
-        };
-        let stream = js
-            .get_stream(HEARTBEATS_STREAM)
-            .await
-            .map_err(|e| open_err(e.into()))?;
-        let config = consumer::pull::OrderedConfig {
-            filter_subject: format!("{AGENT_HEARTBEAT_PREFIX}.>"),
-            deliver_policy: consumer::DeliverPolicy::LastPerSubject,
-            ..Default::default()
-        };
-        let messages = stream
-            .create_consumer(config)
-            .await
-            .map_err(|e| open_err(e.into()))?
-            .messages()
-            .await
-            .map_err(|e| open_err(e.into()))?;
+        let messages = crate::feed::ordered(
+            js,
+            HEARTBEATS_STREAM,
+            &format!("{AGENT_HEARTBEAT_PREFIX}.>"),
+            consumer::DeliverPolicy::LastPerSubject,
+        )
+        .await?;
         Ok(HeartbeatFeed {
             messages,
             fallback_ttl,

@@ -8,15 +8,14 @@
 //! and the clock, tested without NATS.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bamf_domain::tunnel::BridgeHeartbeat;
 use bamf_domain::{AggregateId, Timestamp};
 use bamf_events::bridge_heartbeat::{BridgeHeartbeatFeed, BridgeHeartbeatItem};
 use bamf_events::{jetstream, FeedError};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+
+use crate::follow::Follower;
 use tracing::{debug, info, warn};
 
 /// Liveness of a bridge heartbeat that carried no TTL.
@@ -85,65 +84,18 @@ impl BridgeTable {
     }
 }
 
-/// A running follower.
-pub struct BridgeFollower {
-    table: Arc<RwLock<BridgeTable>>,
-    cancel: CancellationToken,
-    task: JoinHandle<()>,
-}
+/// The running bridge-heartbeat follower.
+pub type BridgeFollower = Follower<BridgeTable>;
 
-impl BridgeFollower {
+impl Follower<BridgeTable> {
     /// Opens the feed (the current beat of every bridge first) and follows it.
     pub async fn start(js: &jetstream::Context) -> Result<Self, FeedError> {
         let feed = BridgeHeartbeatFeed::open(js, FALLBACK_TTL).await?;
-        let table = Arc::new(RwLock::new(BridgeTable::default()));
-        let cancel = CancellationToken::new();
-        let task = tokio::spawn(follow(feed, Arc::clone(&table), cancel.clone()));
-        Ok(BridgeFollower {
-            table,
-            cancel,
-            task,
-        })
-    }
-
-    /// The table, shared with the handlers.
-    pub fn table(&self) -> Arc<RwLock<BridgeTable>> {
-        Arc::clone(&self.table)
-    }
-
-    /// Stops following.
-    pub async fn stop(self) {
-        self.cancel.cancel();
-        let _ = self.task.await;
+        Ok(Follower::spawn(feed, "bridge heartbeats", apply))
     }
 }
 
-async fn follow(
-    mut feed: BridgeHeartbeatFeed,
-    table: Arc<RwLock<BridgeTable>>,
-    cancel: CancellationToken,
-) {
-    loop {
-        let item = tokio::select! {
-            _ = cancel.cancelled() => return,
-            item = feed.next() => item,
-        };
-        match item {
-            Some(Ok(item)) => apply(&table, item),
-            Some(Err(error)) => {
-                // The ordered consumer recreates itself; a read error is transient.
-                warn!(error = %error, "bridge heartbeat feed read failed");
-            }
-            None => {
-                warn!("bridge heartbeat feed ended");
-                return;
-            }
-        }
-    }
-}
-
-fn apply(table: &RwLock<BridgeTable>, item: BridgeHeartbeatItem) {
-    let mut table = table.write().unwrap_or_else(|e| e.into_inner());
+fn apply(table: &mut BridgeTable, item: BridgeHeartbeatItem) {
     match item {
         BridgeHeartbeatItem::Beat {
             bridge_id,

@@ -24,6 +24,7 @@ pub mod catalog;
 pub mod config;
 pub mod dto;
 pub mod error;
+pub mod follow;
 pub mod handlers;
 pub mod http;
 pub mod openapi;

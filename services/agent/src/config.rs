@@ -153,7 +153,7 @@ impl AgentConfig {
         figment
             .merge(Env::prefixed(ENV_PREFIX).split("__"))
             .extract()
-            .map_err(|e| from_figment(e, origin))
+            .map_err(|e| bamf_runtime::config::from_figment(e, ENV_PREFIX, origin.as_deref()))
     }
 
     /// Checks every value; the error names the key.
@@ -269,44 +269,6 @@ fn validate_labels(key: &str, labels: &BTreeMap<String, String>) -> Result<(), C
             .map_err(|e| invalid(format!("{key}.{k}"), format!("value {v:?}: {e}")))?;
     }
     Ok(())
-}
-
-fn from_figment(error: figment::Error, file: Option<String>) -> ConfigError {
-    use figment::error::Kind;
-    let mut path = error.path.clone();
-    let mut with_field = |field: &str| {
-        if path.last().map(String::as_str) != Some(field) {
-            path.push(field.to_string());
-        }
-    };
-    let message = match &error.kind {
-        Kind::UnknownField(field, expected) => {
-            with_field(field);
-            format!("unknown key; expected one of: {}", expected.join(", "))
-        }
-        Kind::MissingField(field) => {
-            with_field(field);
-            "missing; it has no default and must be set".to_string()
-        }
-        kind => kind.to_string(),
-    };
-    let origin = error.metadata.as_ref().and_then(|metadata| {
-        if metadata.name.contains("environment") && !path.is_empty() {
-            Some(format!(
-                "environment variable {ENV_PREFIX}{}",
-                path.join("__").to_uppercase()
-            ))
-        } else if metadata.name.contains("YAML") {
-            file.clone()
-        } else {
-            None
-        }
-    });
-    ConfigError::Invalid {
-        key: (!path.is_empty()).then(|| path.join(".")),
-        origin,
-        message,
-    }
 }
 
 #[cfg(test)]

@@ -189,6 +189,17 @@ impl App {
         decide: impl Fn(&ControlView) -> Result<Vec<Emitted>, R>,
     ) -> Result<Result<Committed, R>, ApiError> {
         self.catch_up().await?;
+        self.execute_caught_up(ctx, actor, decide).await
+    }
+
+    /// [`App::execute`] for a caller that has just caught up itself (to read
+    /// state before deciding), so the stream's position is not asked twice.
+    pub async fn execute_caught_up<R>(
+        &self,
+        ctx: &RequestContext,
+        actor: &Actor,
+        decide: impl Fn(&ControlView) -> Result<Vec<Emitted>, R>,
+    ) -> Result<Result<Committed, R>, ApiError> {
         for _ in 0..MAX_CONFLICT_RETRIES {
             let (decided, at) = self.control.read(|view| {
                 let decided = decide(view).map(|emitted| {

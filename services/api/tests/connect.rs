@@ -11,7 +11,6 @@ mod common;
 
 use std::time::Duration;
 
-use bamf_domain::control::catalog::{AdvertisedResource, AgentHeartbeat};
 use bamf_domain::events::Event;
 use bamf_domain::tunnel::{BridgeHeartbeat, DialCommand, DialCsr};
 use bamf_domain::{AggregateId, Envelope, Timestamp};
@@ -98,25 +97,7 @@ async fn setup() -> Setup {
         .expect(201);
     let agent_id = AggregateId::new(joined["agent_id"].as_str().unwrap()).unwrap();
     let js = backends.jetstream().await;
-    let beat = AgentHeartbeat {
-        agent_id: agent_id.clone(),
-        sent_at: now(),
-        resources: vec![
-            AdvertisedResource {
-                name: "orders-db".into(),
-                kind: "postgres".into(),
-                labels: [("env".to_string(), "prod".to_string())].into(),
-            },
-            AdvertisedResource {
-                name: "web-1".into(),
-                kind: "ssh".into(),
-                labels: [("env".to_string(), "dev".to_string())].into(),
-            },
-        ],
-    };
-    bamf_events::heartbeat::publish_heartbeat(&js, &beat, Duration::from_secs(60))
-        .await
-        .unwrap();
+    common::advertise_two(&js, agent_id.as_str()).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     while admin.get("/resources").await.expect(200)["resources"]
         .as_array()

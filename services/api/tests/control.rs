@@ -4,8 +4,6 @@
 
 mod common;
 
-use bamf_domain::control::catalog::{AdvertisedResource, AgentHeartbeat};
-use bamf_domain::{AggregateId, Timestamp};
 use bamf_pki::KeyAndCsr;
 use common::{Backends, ADMIN_EMAIL};
 use serde_json::json;
@@ -162,25 +160,7 @@ async fn an_agent_joins_heartbeats_and_its_resources_follow_rbac() {
 
     // Heartbeat: two resources, one prod one dev.
     let js = bamf_events::jetstream::new(bamf_events::connect(backends.nats.url()).await.unwrap());
-    let beat = AgentHeartbeat {
-        agent_id: AggregateId::new(agent_id.clone()).unwrap(),
-        sent_at: Timestamp::new(time::OffsetDateTime::now_utc()),
-        resources: vec![
-            AdvertisedResource {
-                name: "orders-db".into(),
-                kind: "postgres".into(),
-                labels: [("env".to_string(), "prod".to_string())].into(),
-            },
-            AdvertisedResource {
-                name: "web-1".into(),
-                kind: "ssh".into(),
-                labels: [("env".to_string(), "dev".to_string())].into(),
-            },
-        ],
-    };
-    bamf_events::heartbeat::publish_heartbeat(&js, &beat, Duration::from_secs(60))
-        .await
-        .unwrap();
+    common::advertise_two(&js, &agent_id).await;
 
     // Admin sees both (once the follower has the beat).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

@@ -119,10 +119,17 @@ where
     figment
         .merge(env)
         .extract()
-        .map_err(|error| from_figment(error, sources.env_prefix))
+        .map_err(|error| from_figment(error, sources.env_prefix, None))
 }
 
-fn from_figment(error: figment::Error, env_prefix: &str) -> ConfigError {
+/// A figment error as a [`ConfigError`] naming the key and where the value
+/// came from. `text_origin` names a configuration that was read from a string
+/// (e.g. a file a program expanded before parsing) rather than from a file.
+pub fn from_figment(
+    error: figment::Error,
+    env_prefix: &str,
+    text_origin: Option<&str>,
+) -> ConfigError {
     use figment::error::Kind;
     let mut path = error.path.clone();
     // Figment's path usually ends with the field already; add it when not.
@@ -150,6 +157,10 @@ fn from_figment(error: figment::Error, env_prefix: &str) -> ConfigError {
                 "environment variable {env_prefix}{}",
                 path.join("__").to_uppercase()
             )),
+            // Parsed from text (not a file): the caller says where it came from.
+            _ if metadata.name.contains("YAML") || metadata.name.contains("TOML") => {
+                text_origin.map(str::to_string)
+            }
             _ => None,
         }
     });

@@ -160,7 +160,12 @@ fn starts_serves_and_stops_on_sigterm() {
         .recv_timeout(EXIT_TIMEOUT)
         .expect("bamf-devstack exits after SIGTERM")
         .unwrap();
-    let rest: Vec<String> = lines.try_iter().collect();
+    // The child has exited, so its stdout reaches EOF: read to the end (the
+    // reader thread may not have forwarded the last lines yet), bounded.
+    let mut rest = Vec::new();
+    while let Ok(line) = lines.recv_timeout(EXIT_TIMEOUT) {
+        rest.push(line);
+    }
     assert!(status.success(), "exit {status}; output: {rest:#?}");
     assert!(rest.iter().any(|l| l == "stack stopped"), "{rest:#?}");
     assert!(

@@ -121,8 +121,10 @@ pub async fn login(
             .unwrap_or(actor.id.clone()),
         ..actor
     };
+    // Caught up above; a user disabled meanwhile can't use the login anyway
+    // (authentication checks the user on every request).
     let outcome = app
-        .execute(&ctx, &actor, |view| {
+        .execute_caught_up(&ctx, &actor, |view| {
             LoginDecider::decide(&view.logins, &command)
         })
         .await?;

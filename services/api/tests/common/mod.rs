@@ -337,3 +337,25 @@ impl Client {
         self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
     }
 }
+
+/// Publishes a heartbeat (60 s TTL) for `agent_id` advertising `orders-db`
+/// (postgres, env=prod) and `web-1` (ssh, env=dev).
+pub async fn advertise_two(js: &bamf_events::jetstream::Context, agent_id: &str) {
+    use bamf_domain::control::catalog::{AdvertisedResource, AgentHeartbeat};
+    let resource = |name: &str, kind: &str, env: &str| AdvertisedResource {
+        name: name.into(),
+        kind: kind.into(),
+        labels: [("env".to_string(), env.to_string())].into(),
+    };
+    let beat = AgentHeartbeat {
+        agent_id: bamf_domain::AggregateId::new(agent_id).expect("an agent id"),
+        sent_at: bamf_domain::Timestamp::new(time::OffsetDateTime::now_utc()),
+        resources: vec![
+            resource("orders-db", "postgres", "prod"),
+            resource("web-1", "ssh", "dev"),
+        ],
+    };
+    bamf_events::heartbeat::publish_heartbeat(js, &beat, Duration::from_secs(60))
+        .await
+        .expect("the heartbeat is stored");
+}

@@ -375,7 +375,9 @@ async fn renewal_keeps_the_key_and_stops_once_the_agent_is_deleted() {
         &stack.api_data.join("ca.key"),
     )
     .expect("the API's CA loads");
-    let csr = bamf_agent::api::csr_for_key(&stored.key_pem).expect("a CSR for the stored key");
+    let csr = bamf_pki::KeyAndCsr::from_key_pem(&stored.key_pem)
+        .and_then(|k| k.csr_pem())
+        .expect("a CSR for the stored key");
     let old = ca
         .issue(
             &Profile::Agent(AgentProfile {

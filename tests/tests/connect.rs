@@ -316,6 +316,20 @@ async fn a_user_connects_through_the_real_bridge_and_agent_and_an_admin_kills_it
     };
     assert_eq!(closed.reason, "killed");
     assert!(closed.bytes_up >= payload.len() as u64, "{closed:?}");
+    // The administrator's act is an audit record naming them.
+    let js = bamf_events::jetstream::new(bamf_events::connect(stack.nats.url()).await.unwrap());
+    let message = js
+        .get_stream("BAMF_AUDIT")
+        .await
+        .unwrap()
+        .get_last_raw_message_by_subject("bamf.audit.session.killed")
+        .await
+        .expect("a session.killed audit record");
+    let record: Value = serde_json::from_slice(&message.payload).unwrap();
+    assert_eq!(record["subject"]["id"], session.as_str());
+    assert_eq!(record["actor"]["kind"], "user");
+    assert_eq!(record["actor"]["email"], "admin@corp.example", "{record}");
+    assert_eq!(record["data"]["bridge_id"], BRIDGE_ID, "{record}");
 
     agent.stop().await;
     bridge_shutdown.trigger();

@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use bamf_domain::AggregateId;
 use tracing::{info, warn};
 
-use crate::api::{self, ApiClient, ApiError};
+use crate::api::{ApiClient, ApiError};
 use crate::config::AgentConfig;
 use crate::identity::Identity;
 
@@ -78,9 +78,11 @@ pub async fn renew_now(
     api: &ApiClient,
     data_dir: &Path,
 ) -> Result<Identity, RenewError> {
-    let csr = api::csr_for_key(&identity.key_pem).map_err(|e| {
-        RenewError::Failed(ApiError::Setup(format!("cannot make the renewal CSR: {e}")))
-    })?;
+    let csr = bamf_pki::KeyAndCsr::from_key_pem(&identity.key_pem)
+        .and_then(|k| k.csr_pem())
+        .map_err(|e| {
+            RenewError::Failed(ApiError::Setup(format!("cannot make the renewal CSR: {e}")))
+        })?;
     let enrolled = match api.renew(&identity.cert_pem, &csr).await {
         Ok(enrolled) => enrolled,
         Err(source) if source.status() == Some(403) => {

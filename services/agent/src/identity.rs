@@ -3,17 +3,13 @@
 //! `ca.crt`. Written once at join and again at each renewal, each file
 //! through a temporary file and a rename, so a crash never leaves half a file.
 
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+use bamf_runtime::files::{self, FileError};
 
 use bamf_domain::AggregateId;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-
-/// Largest identity file read (a key, a certificate or an id).
-const MAX_FILE_BYTES: u64 = 64 * 1024;
 
 pub const AGENT_ID_FILE: &str = "agent_id";
 pub const KEY_FILE: &str = "agent.key";
@@ -23,15 +19,8 @@ pub const CA_FILE: &str = "ca.crt";
 /// Why the identity could not be loaded or stored.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
-    #[error("cannot {action} {}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("key file {} has mode {mode:o}; it must not be readable by group or others (chmod 600)", path.display())]
-    KeyFileTooOpen { path: PathBuf, mode: u32 },
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error("{} is not valid: {reason}", path.display())]
     Invalid { path: PathBuf, reason: String },
 }
@@ -65,18 +54,18 @@ impl Identity {
         if !id_path.exists() {
             return Ok(None);
         }
-        let id_text = read_limited(&id_path)?;
+        let id_text = files::read_limited(&id_path)?;
         let agent_id =
             AggregateId::new(id_text.trim().to_string()).map_err(|e| IdentityError::Invalid {
                 path: id_path.clone(),
                 reason: e.to_string(),
             })?;
-        let key_pem = read_key_file(&dir.join(KEY_FILE))?;
+        let key_pem = files::read_key_file(&dir.join(KEY_FILE))?;
         let identity = Identity {
             agent_id,
             key_pem,
-            cert_pem: read_limited(&dir.join(CERT_FILE))?,
-            ca_pem: read_limited(&dir.join(CA_FILE))?,
+            cert_pem: files::read_limited(&dir.join(CERT_FILE))?,
+            ca_pem: files::read_limited(&dir.join(CA_FILE))?,
         };
         identity
             .cert_der()
@@ -95,16 +84,13 @@ impl Identity {
 
     /// Writes every file to `dir` (created 0700 if missing).
     pub fn store(&self, dir: &Path) -> Result<(), IdentityError> {
-        std::fs::create_dir_all(dir).map_err(|source| IdentityError::Io {
-            action: "create data dir",
-            path: dir.into(),
-            source,
-        })?;
-        write_atomic(&dir.join(KEY_FILE), &self.key_pem, 0o600)?;
-        write_atomic(&dir.join(CERT_FILE), &self.cert_pem, 0o644)?;
-        write_atomic(&dir.join(CA_FILE), &self.ca_pem, 0o644)?;
+        files::create_private_dir(dir)?;
+        files::write_atomic(&dir.join(KEY_FILE), &self.key_pem, 0o600)?;
+        files::write_atomic(&dir.join(CERT_FILE), &self.cert_pem, 0o644)?;
+        files::write_atomic(&dir.join(CA_FILE), &self.ca_pem, 0o644)?;
         // Last: its presence means the others are complete.
-        write_atomic(&dir.join(AGENT_ID_FILE), self.agent_id.as_str(), 0o644)
+        files::write_atomic(&dir.join(AGENT_ID_FILE), self.agent_id.as_str(), 0o644)?;
+        Ok(())
     }
 
     /// The agent certificate, DER.
@@ -118,61 +104,10 @@ impl Identity {
     }
 }
 
-fn read_limited(path: &Path) -> Result<String, IdentityError> {
-    let io = |source| IdentityError::Io {
-        action: "read",
-        path: path.into(),
-        source,
-    };
-    let meta = std::fs::metadata(path).map_err(io)?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(IdentityError::Invalid {
-            path: path.into(),
-            reason: format!("larger than {MAX_FILE_BYTES} bytes"),
-        });
-    }
-    std::fs::read_to_string(path).map_err(io)
-}
-
-/// Reads a private key file, refusing one that group or others can access.
-pub fn read_key_file(path: &Path) -> Result<String, IdentityError> {
-    let meta = std::fs::metadata(path).map_err(|source| IdentityError::Io {
-        action: "read",
-        path: path.into(),
-        source,
-    })?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(IdentityError::KeyFileTooOpen {
-            path: path.into(),
-            mode,
-        });
-    }
-    read_limited(path)
-}
-
-fn write_atomic(path: &Path, contents: &str, mode: u32) -> Result<(), IdentityError> {
-    let tmp = path.with_extension("tmp");
-    let io = |action, source| IdentityError::Io {
-        action,
-        path: path.into(),
-        source,
-    };
-    let _ = std::fs::remove_file(&tmp);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(|e| io("create", e))?;
-    file.write_all(contents.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| io("write", e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io("replace", e))
-}
-
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     fn identity() -> Identity {
@@ -211,7 +146,10 @@ mod tests {
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = Identity::load(dir.path()).unwrap_err();
         assert!(
-            matches!(err, IdentityError::KeyFileTooOpen { mode: 0o644, .. }),
+            matches!(
+                err,
+                IdentityError::File(FileError::KeyFileTooOpen { mode: 0o644, .. })
+            ),
             "{err}"
         );
         assert!(err.to_string().contains("chmod 600"), "{err}");

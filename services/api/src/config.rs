@@ -69,9 +69,13 @@ pub struct ApiConfig {
     /// (its CSR, then nothing more: the certificate is sent, not awaited).
     #[serde(with = "bamf_runtime::duration")]
     pub dial_timeout: Duration,
+    /// The secret a bridge presents, once, to obtain its first certificate
+    /// (`POST /bridges/enroll`); at least 32 characters. Empty: bridges
+    /// can't enrol through the API (they then use certificate files).
+    pub bridge_bootstrap_token: String,
 }
 
-impl std::fmt::Debug for AdminPasswordRedacted<'_> {
+impl std::fmt::Debug for Redacted<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(if self.0.is_empty() {
             "\"\""
@@ -81,8 +85,11 @@ impl std::fmt::Debug for AdminPasswordRedacted<'_> {
     }
 }
 
-/// Prints the admin password as `<redacted>` in `Debug` output.
-struct AdminPasswordRedacted<'a>(&'a str);
+/// Prints a secret from the config as `<redacted>` in `Debug` output.
+struct Redacted<'a>(&'a str);
+
+/// Shortest `bridge_bootstrap_token` accepted.
+pub const MIN_BRIDGE_TOKEN_CHARS: usize = 32;
 
 impl Default for ApiConfig {
     fn default() -> Self {
@@ -103,6 +110,7 @@ impl Default for ApiConfig {
             login_max_failures_per_account: 10,
             projection_wait: Duration::from_secs(5),
             dial_timeout: Duration::from_secs(10),
+            bridge_bootstrap_token: String::new(),
         }
     }
 }
@@ -121,10 +129,7 @@ impl std::fmt::Debug for ApiConfig {
             .field("login_ttl", &self.login_ttl)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("admin_email", &self.admin_email)
-            .field(
-                "admin_password",
-                &AdminPasswordRedacted(&self.admin_password),
-            )
+            .field("admin_password", &Redacted(&self.admin_password))
             .field("login_failure_window", &self.login_failure_window)
             .field(
                 "login_max_failures_per_source",
@@ -136,6 +141,10 @@ impl std::fmt::Debug for ApiConfig {
             )
             .field("projection_wait", &self.projection_wait)
             .field("dial_timeout", &self.dial_timeout)
+            .field(
+                "bridge_bootstrap_token",
+                &Redacted(&self.bridge_bootstrap_token),
+            )
             .finish()
     }
 }
@@ -200,6 +209,16 @@ impl ApiConfig {
             return Err(invalid(
                 "admin_password",
                 "must be at least 12 characters (or empty to generate one)",
+            ));
+        }
+        let bridge_token = self.bridge_bootstrap_token.chars().count();
+        if bridge_token > 0
+            && (bridge_token < MIN_BRIDGE_TOKEN_CHARS
+                || self.bridge_bootstrap_token.chars().any(char::is_control))
+        {
+            return Err(invalid(
+                "bridge_bootstrap_token",
+                "must be at least 32 characters without control characters (or empty to turn bridge enrolment off); e.g. openssl rand -hex 32",
             ));
         }
         if self.login_failure_window.is_zero()

@@ -243,6 +243,43 @@ pub struct AgentCertificate {
     pub not_after: String,
 }
 
+/// `POST /bridges/enroll`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeEnrollRequest {
+    /// The API's `bridge_bootstrap_token`.
+    pub token: String,
+    /// The bridge's id (`[a-z0-9_-]`, up to 64), named by session certificates.
+    pub bridge_id: String,
+    /// DNS names or IP addresses clients dial the bridge by (1 to 16).
+    pub names: Vec<String>,
+    /// PEM certificate signing request for the bridge's own key.
+    pub csr: String,
+}
+
+/// `POST /bridges/renew`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeRenewRequest {
+    /// The bridge's id; the certificate must name it.
+    pub bridge_id: String,
+    /// The bridge's current certificate (PEM).
+    pub certificate: String,
+    /// DNS names or IP addresses for the new certificate (1 to 16).
+    pub names: Vec<String>,
+    /// PEM CSR for the same key.
+    pub csr: String,
+}
+
+/// A bridge server certificate, with the CA to trust.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct BridgeCertificate {
+    pub bridge_id: String,
+    pub certificate: String,
+    pub ca_certificate: String,
+    pub not_after: String,
+}
+
 /// An agent.
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct Agent {

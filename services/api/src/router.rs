@@ -8,7 +8,7 @@ use tower_http::trace::{DefaultMakeSpan, TraceLayer};
 use tracing::Level;
 
 use crate::app::AppSlot;
-use crate::handlers::{agents, auth, connect, resources, roles, sessions, tokens, users};
+use crate::handlers::{agents, auth, bridges, connect, resources, roles, sessions, tokens, users};
 use crate::{error, http, openapi};
 
 /// The `/api/v1` routes.
@@ -43,6 +43,8 @@ pub fn api_routes() -> Router<AppSlot> {
         .route("/agents/join", post(agents::join))
         .route("/agents/renew", post(agents::renew))
         .route("/agents/{id}", axum::routing::delete(agents::delete))
+        .route("/bridges/enroll", post(bridges::enroll))
+        .route("/bridges/renew", post(bridges::renew))
         .route("/resources", get(resources::list))
         .route("/connect", post(connect::connect))
         .route("/sessions", get(sessions::list))

@@ -403,3 +403,93 @@ async fn without_a_bridge_or_an_answering_agent_the_session_is_denied_with_503()
     );
     s.api.stop().await;
 }
+
+#[tokio::test]
+async fn a_caller_that_hangs_up_mid_dial_still_leaves_a_decided_session() {
+    let s = setup().await;
+    let bridge = BridgeHeartbeat {
+        bridge_id: AggregateId::new("bridge-1").unwrap(),
+        sent_at: now(),
+        address: "127.0.0.1:4433".into(),
+        server_name: "bridge.test".into(),
+        sessions: 0,
+        pending: 0,
+        draining: false,
+    };
+    bamf_events::bridge_heartbeat::publish_bridge_heartbeat(
+        &s.js,
+        &bridge,
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    let nats = bamf_events::connect(s.backends.nats.url()).await.unwrap();
+    let mut dials: Commands<DialCommand> =
+        Commands::subscribe(&nats, agent_command_subject(&s.agent_id, "dial"))
+            .await
+            .unwrap();
+    nats.flush().await.unwrap();
+
+    // Until the bridge is live and the subscription has reached the server,
+    // a connect is answered at once (503) and nothing reaches the agent;
+    // the first one that reaches it is the caller that hangs up.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let (inbound, before) = loop {
+        let before = common::last_event_seq(&s.js).await;
+        let dev = s.dev.clone();
+        let mut caller = tokio::spawn(async move {
+            dev.post("/connect", json!({"resource": "web-1", "csr": csr()}))
+                .await
+        });
+        tokio::select! {
+            inbound = dials.next() => {
+                caller.abort();
+                assert!(caller.await.unwrap_err().is_cancelled());
+                break (inbound.expect("a dial"), before);
+            }
+            answered = &mut caller => {
+                let answered = answered.unwrap();
+                assert_eq!(answered.status, 503, "{:?}", answered.body);
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no dial ever reached the agent"
+        );
+        tokio::time::sleep(PROBE_INTERVAL).await;
+    };
+    // The caller is gone; the agent answers only now.
+    let refusal = Refusal {
+        code: "busy".into(),
+        message: "too many sessions".into(),
+    };
+    commands::answer::<DialCsr>(&nats, inbound.reply_to.unwrap(), &Reply::Error(refusal))
+        .await
+        .unwrap();
+    nats.flush().await.unwrap();
+
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let sessions = loop {
+        let sessions = session_events(&events_after(&s.js, before).await);
+        if sessions.len() >= 2 {
+            break sessions;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the session stayed requested: {sessions:?}"
+        );
+        tokio::time::sleep(PROBE_INTERVAL).await;
+    };
+    assert_eq!(sessions[0].0, "session.requested");
+    assert_eq!(sessions[1].0, "session.denied", "{sessions:?}");
+    assert!(
+        sessions[1].1["reason"].as_str().unwrap().contains("busy"),
+        "{sessions:?}"
+    );
+    assert_eq!(
+        s.admin.get("/sessions").await.expect(200)["sessions"],
+        json!([]),
+        "no session is left open"
+    );
+    s.api.stop().await;
+}

@@ -4,10 +4,11 @@
 //! `--config` file and `BAMF_BRIDGE_*` environment variables (see
 //! `bamf_runtime::config`), then checked by [`BridgeConfig::validate`].
 //!
-//! For now the bridge's 24 h server certificate and key come from files
-//! (`cert_file`, `key_file`), renewed by whoever writes them. Obtaining them
-//! from the API with a bootstrap token, and renewing in-process, comes later
-//! (issue 5); until then the bridge reads them once at start.
+//! The bridge's 24 h server certificate comes from the API (`api_url`): the
+//! first time with `bootstrap_token`, then renewed with the certificate
+//! itself, kept in `data_dir`. Or, with `api_url` empty, from files
+//! (`cert_file`, `key_file`, `ca_file`) managed by the operator (read once
+//! at start).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,7 +21,7 @@ use serde::{Deserialize, Serialize};
 pub const ENV_PREFIX: &str = "BAMF_BRIDGE_";
 
 /// Everything bamf-bridge can be configured with.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BridgeConfig {
     /// Address of the HTTP health endpoint (`/healthz`, `/readyz`).
@@ -36,7 +37,20 @@ pub struct BridgeConfig {
     pub advertise_address: String,
     /// DNS name of the bridge certificate to verify it by, announced in heartbeats.
     pub server_name: String,
-    /// PEM certificate of this bridge (profile `bridge`, names `bridge_id`).
+    /// Base URL of bamf-api (`https://bamf.corp.example`): the bridge enrols
+    /// there and renews its certificate. Empty: use the certificate files.
+    pub api_url: String,
+    /// The API's `bridge_bootstrap_token`, needed only while `data_dir` holds
+    /// no certificate yet (or an expired one).
+    #[serde(serialize_with = "redacted")]
+    pub bootstrap_token: String,
+    /// Where the bridge keeps its key (0600) and certificate from the API.
+    pub data_dir: PathBuf,
+    /// How long each call to the API may take.
+    #[serde(with = "bamf_runtime::duration")]
+    pub api_timeout: Duration,
+    /// PEM certificate of this bridge (profile `bridge`, names `bridge_id`),
+    /// when `api_url` is empty.
     pub cert_file: PathBuf,
     /// PEM private key of `cert_file`.
     pub key_file: PathBuf,
@@ -77,6 +91,10 @@ impl Default for BridgeConfig {
             quic_listen: SocketAddr::from(([0, 0, 0, 0], 4433)),
             advertise_address: String::new(),
             server_name: String::new(),
+            api_url: String::new(),
+            bootstrap_token: String::new(),
+            data_dir: PathBuf::from("data"),
+            api_timeout: Duration::from_secs(10),
             cert_file: PathBuf::new(),
             key_file: PathBuf::new(),
             ca_file: PathBuf::new(),
@@ -136,13 +154,45 @@ impl BridgeConfig {
                 "missing; a DNS name of the bridge certificate",
             ));
         }
-        for (key, path) in [
-            ("cert_file", &self.cert_file),
-            ("key_file", &self.key_file),
-            ("ca_file", &self.ca_file),
-        ] {
-            if path.as_os_str().is_empty() {
-                return Err(invalid(key, "missing; path to a PEM file"));
+        if self.api_url.trim().is_empty() {
+            for (key, path) in [
+                ("cert_file", &self.cert_file),
+                ("key_file", &self.key_file),
+                ("ca_file", &self.ca_file),
+            ] {
+                if path.as_os_str().is_empty() {
+                    return Err(invalid(
+                        key,
+                        "missing; path to a PEM file (or set api_url to get the certificate from the API)",
+                    ));
+                }
+            }
+        } else {
+            let url = self.api_url.trim();
+            let host = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"))
+                .unwrap_or("");
+            if host.is_empty() || host.starts_with('/') || url.chars().any(char::is_whitespace) {
+                return Err(invalid(
+                    "api_url",
+                    "must be an http:// or https:// URL, e.g. https://bamf.corp.example",
+                ));
+            }
+            if self.data_dir.as_os_str().is_empty() {
+                return Err(invalid(
+                    "data_dir",
+                    "missing; a folder for the bridge's key and certificate",
+                ));
+            }
+            if self.bootstrap_token.chars().any(char::is_control) {
+                return Err(invalid(
+                    "bootstrap_token",
+                    "holds control characters; copy the API's bridge_bootstrap_token exactly",
+                ));
+            }
+            if self.api_timeout.is_zero() {
+                return Err(invalid("api_timeout", "must be more than 0"));
             }
         }
         if self.nats_url.trim().is_empty() {
@@ -178,5 +228,18 @@ impl BridgeConfig {
             ));
         }
         Ok(())
+    }
+}
+
+/// Serializes a secret as `<redacted>` (when a config is printed).
+fn redacted<S: serde::Serializer>(secret: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(if secret.is_empty() { "" } else { "<redacted>" })
+}
+
+impl std::fmt::Debug for BridgeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Every key, in order, with the bootstrap token redacted.
+        let value = serde_json::to_value(self).map_err(|_| std::fmt::Error)?;
+        write!(f, "BridgeConfig {value}")
     }
 }

@@ -7,7 +7,8 @@
 //! [`run`] is what `main.rs` calls; tests call [`start`] (the QUIC side alone,
 //! on a socket bound to port 0) and read its [`Bridge`] handle. Layout:
 //! - `config.rs`: keys, defaults, validation;
-//! - `tls.rs`: certificate files → quinn server configuration;
+//! - `tls.rs`: certificate and CA → quinn server configuration;
+//! - `enroll.rs`: the certificate from the API (bootstrap token, renewal);
 //! - `pairing.rs`: the pairing rules as a pure state machine;
 //! - `listener.rs`: accept, claims, pairing, one task per connection;
 //! - `relay.rs`: a paired session's streams (header check, splice, counts);
@@ -20,7 +21,11 @@
 //!   also when it never paired; `reason` is one of `client_closed`,
 //!   `agent_closed`, `killed`, `idle_timeout`, `shutdown`, `pairing_timeout`,
 //!   `left_before_pairing`. Refused connections (duplicate side, finished id,
-//!   draining, limit) emit nothing: they are counted and logged.
+//!   draining, limit) emit no session event: they are counted and logged,
+//!   and a duplicate side or a finished id presented again — refusals of a
+//!   certificate that verified, so of a known holder — is also an
+//!   `access.denied` audit record (action `bridge.connect`). Certificates
+//!   that fail verification are counted by reason and logged only.
 //! - when one side closes, the other is closed with the same bamf close code
 //!   (Normal if it was not one of ours); QUIC idle → `IdleTimeout`.
 //! - session idle = no open stream for `idle_timeout`; a quiet `ssh` with an
@@ -30,10 +35,12 @@
 //!   answers `{"ok": null}` or the refusal `unknown_session`.
 //! - heartbeats are not queued while NATS is away: the first one after it
 //!   returns carries the current load, which is all a heartbeat is for.
-//! - the bridge certificate comes from files for now (see `config.rs`).
+//! - the bridge certificate comes from the API (`enroll.rs`) or from files
+//!   (see `config.rs`); a renewal applies to new connections only.
 
 pub mod config;
 mod control;
+pub mod enroll;
 mod listener;
 pub mod metrics;
 mod outbox;
@@ -53,8 +60,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bamf_domain::AggregateId;
-use bamf_events::{jetstream, ConnectOptions, EventLog, LogConfig};
+use bamf_events::{jetstream, AuditLog, ConnectOptions, EventLog, LogConfig};
 use bamf_pki::RejectHook;
+use bamf_runtime::api_client::ApiClient;
 use bamf_runtime::health::{self, Readiness};
 use bamf_runtime::Shutdown;
 use bamf_tunnel::TransportLimits;
@@ -186,6 +194,7 @@ pub async fn start(
     };
     shutdown.spawn(outbox.run(
         EventLog::new(js.clone(), LogConfig::default()),
+        AuditLog::new(js.clone()),
         shutdown.clone(),
     ));
     shutdown.spawn(control::heartbeats(js, announce, shared.clone()));
@@ -193,6 +202,27 @@ pub async fn start(
     shutdown.spawn(listener::accept_loop(endpoint, shared.clone()));
     tracing::info!(bridge = %shared.bridge_id, quic = %quic_addr, "bridge listening");
     Ok(Bridge { shared, quic_addr })
+}
+
+/// The bridge's TLS material as configured: from the certificate files, or
+/// from the API (`api_url`) — loaded from `data_dir` or enrolled with the
+/// bootstrap token — with a task on `shutdown` that keeps it renewed.
+pub async fn tls_for(config: &BridgeConfig, shutdown: &Shutdown) -> anyhow::Result<BridgeTls> {
+    if config.api_url.trim().is_empty() {
+        return BridgeTls::load(config);
+    }
+    let api = ApiClient::new(&config.api_url, config.api_timeout)
+        .context("cannot set up the API client (key \"api_url\")")?;
+    let identity = enroll::obtain(config, &api, shutdown).await?;
+    let tls = identity.tls()?;
+    shutdown.spawn(enroll::renew_forever(
+        config.clone(),
+        api,
+        identity,
+        tls.cert.clone(),
+        shutdown.clone(),
+    ));
+    Ok(tls)
 }
 
 /// Runs bamf-bridge: health endpoint on `health`, QUIC on `quic`, until
@@ -203,13 +233,13 @@ pub async fn run(
     quic: std::net::UdpSocket,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let tls = BridgeTls::load(&config)?;
     let addr = health
         .local_addr()
         .context("listener has no local address")?;
     let readiness = Readiness::new();
     let router = health::routes(readiness.clone());
     let mut server = shutdown.spawn(health::serve(health, router, shutdown.clone()));
+    let tls = tls_for(&config, &shutdown).await?;
     let _bridge = start(config, tls, quic, shutdown.clone()).await?;
     tracing::info!(health = %addr, "bamf-bridge ready");
     readiness.set(true);

@@ -8,13 +8,14 @@
 //! for the hold to run out, or for its peer to leave.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bamf_domain::events::{SessionClosed, SessionConnected};
+use bamf_domain::events::{AccessDenied, SessionClosed, SessionConnected};
 use bamf_domain::{Actor, ActorKind, AggregateId, Envelope, Event, Timestamp};
-use bamf_pki::{claims_from_peer, Side};
+use bamf_pki::{claims_from_peer, SessionClaims, SessionPeer, Side};
 use bamf_runtime::Shutdown;
 use bamf_tunnel::CloseCode;
 use rustls_pki_types::CertificateDer;
@@ -100,6 +101,24 @@ impl Shared {
             .push(Envelope::new(ulid::Ulid::new(), now, actor, id, event));
     }
 
+    /// Records, as an `access.denied` audit record, the refusal of a peer
+    /// whose certificate verified: a second connection for a side, or a
+    /// finished session presented again. (Certificates that do not verify
+    /// are counted and logged only: nothing trustworthy names their holder.)
+    fn audit_refusal(&self, session: &str, holder: Actor, code: CloseCode) {
+        let Ok(id) = AggregateId::new(session) else {
+            return;
+        };
+        let event = Event::AccessDenied(AccessDenied {
+            action: "bridge.connect".to_string(),
+            target: session.to_string(),
+            reason: code.reason().to_string(),
+        });
+        let now = Timestamp::new(time::OffsetDateTime::now_utc());
+        self.outbox
+            .push(Envelope::new(ulid::Ulid::new(), now, holder, id, event));
+    }
+
     fn emit_closed(&self, session: &str, bytes_up: u64, bytes_down: u64, reason: &str) {
         self.metrics.closed();
         self.event(
@@ -166,12 +185,33 @@ async fn handle(incoming: quinn::Incoming, shared: Arc<Shared>) {
     };
     let span = tracing::info_span!("connection", session = %claims.session_id,
         side = claims.side().as_str(), %remote);
-    connection(conn, claims.session_id, end, shared)
+    let holder = holder(&claims, remote);
+    connection(conn, claims.session_id, end, holder, shared)
         .instrument(span)
         .await;
 }
 
-async fn connection(conn: quinn::Connection, session: String, end: End, shared: Arc<Shared>) {
+/// The verified holder of a session certificate, as an audit actor.
+fn holder(claims: &SessionClaims, remote: SocketAddr) -> Actor {
+    let (kind, id, email) = match &claims.peer {
+        SessionPeer::User { email, .. } => (ActorKind::User, email.clone(), Some(email.clone())),
+        SessionPeer::Agent { agent_id } => (ActorKind::Agent, agent_id.clone(), None),
+    };
+    Actor {
+        kind,
+        id,
+        email,
+        ip: Some(remote.ip()),
+    }
+}
+
+async fn connection(
+    conn: quinn::Connection,
+    session: String,
+    end: End,
+    holder: Actor,
+    shared: Arc<Shared>,
+) {
     if shared.draining.load(Ordering::Relaxed) {
         refuse(&conn, &shared, CloseCode::Draining);
         return;
@@ -188,6 +228,9 @@ async fn connection(conn: quinn::Connection, session: String, end: End, shared: 
             Arrival::Refused(code) => {
                 drop(pairings);
                 refuse(&conn, &shared, code);
+                if matches!(code, CloseCode::DuplicateSide | CloseCode::SessionFinished) {
+                    shared.audit_refusal(&session, holder, code);
+                }
                 return;
             }
             Arrival::Held => None,

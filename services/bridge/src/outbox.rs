@@ -1,7 +1,8 @@
 //! The session-event outbox: relaying never waits on NATS.
 //!
 //! Connection tasks [`Outbox::push`] envelopes and go on. One task appends
-//! them to BAMF_EVENTS in order (oldest first, [`Expected::Any`]): an event
+//! them in order (oldest first): session events to BAMF_EVENTS
+//! ([`Expected::Any`]), audit-only records (refusals) to BAMF_AUDIT. An event
 //! leaves the queue only once its append is acked. While NATS is unreachable
 //! the front append fails or times out and is retried with a capped backoff;
 //! a retried append that was in fact stored is de-duplicated by the server
@@ -14,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bamf_domain::Envelope;
-use bamf_events::{EventLog, Expected};
+use bamf_events::{AuditLog, EventLog, Expected};
 use bamf_runtime::Shutdown;
 use tokio::sync::{watch, Notify};
 
@@ -91,7 +92,7 @@ impl Outbox {
 
     /// Appends queued events until shutdown; after shutdown, keeps trying to
     /// send what is left until the queue is empty (the grace period bounds it).
-    pub async fn run(self, log: EventLog, shutdown: Shutdown) {
+    pub async fn run(self, log: EventLog, audit: AuditLog, shutdown: Shutdown) {
         let mut backoff = MIN_BACKOFF;
         loop {
             let front = self.lock().front().cloned();
@@ -104,9 +105,14 @@ impl Outbox {
                     _ = shutdown.triggered() => continue,
                 }
             };
-            match tokio::time::timeout(self.inner.ack_timeout, log.append(&envelope, Expected::Any))
-                .await
-            {
+            let stored = async {
+                if envelope.event.is_audit_only() {
+                    audit.record(&envelope).await
+                } else {
+                    log.append(&envelope, Expected::Any).await.map(|a| a.seq)
+                }
+            };
+            match tokio::time::timeout(self.inner.ack_timeout, stored).await {
                 Ok(Ok(_)) => {
                     let mut queue = self.lock();
                     if queue.front().map(|e| e.id) == Some(envelope.id) {

@@ -1,11 +1,16 @@
 //! The bridge's TLS material and its QUIC server configuration: the bridge
-//! certificate and key, and the CA every session certificate must chain to.
+//! certificate and key (in a [`ServerCertSlot`], so a renewal takes effect at
+//! the next handshake), and the CA every session certificate must chain to.
+//! They come from files (`cert_file`, `key_file`, `ca_file`) or from the API
+//! (`enroll.rs`).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use bamf_pki::{bridge_server_config, BridgeClientVerifier, CaTrust, RejectHook};
+use bamf_pki::{
+    bridge_server_config_from_slot, BridgeClientVerifier, CaTrust, RejectHook, ServerCertSlot,
+};
 use bamf_tunnel::TransportLimits;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -14,8 +19,7 @@ use crate::config::BridgeConfig;
 
 /// Certificate, key and CA trust of one bridge.
 pub struct BridgeTls {
-    pub cert: CertificateDer<'static>,
-    pub key: PrivateKeyDer<'static>,
+    pub cert: Arc<ServerCertSlot>,
     pub trust: CaTrust,
 }
 
@@ -46,19 +50,26 @@ impl BridgeTls {
                 config.ca_file.display()
             )
         })?;
-        Ok(BridgeTls { cert, key, trust })
+        let cert = ServerCertSlot::new(cert, key).context(
+            "bridge certificate and key are not a usable pair (keys \"cert_file\", \"key_file\")",
+        )?;
+        Ok(BridgeTls {
+            cert: Arc::new(cert),
+            trust,
+        })
     }
 
     /// The quinn server configuration: session certificates checked against
     /// the CA and this bridge's id, refusals reported to `on_reject`.
     pub fn server_config(
-        self,
+        &self,
         bridge_id: &str,
         limits: &TransportLimits,
         on_reject: RejectHook,
     ) -> anyhow::Result<quinn::ServerConfig> {
-        let verifier = BridgeClientVerifier::new(self.trust, bridge_id).on_reject(on_reject);
-        let tls = bridge_server_config(Arc::new(verifier), self.cert, self.key)
+        let verifier =
+            BridgeClientVerifier::new(self.trust.clone(), bridge_id).on_reject(on_reject);
+        let tls = bridge_server_config_from_slot(Arc::new(verifier), self.cert.clone())
             .context("bridge certificate and key are not a usable TLS configuration")?;
         bamf_tunnel::server_config(tls, limits)
             .context("cannot build the QUIC server configuration")

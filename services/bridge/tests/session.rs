@@ -55,6 +55,13 @@ async fn a_second_client_for_a_paired_session_is_refused() {
         .await
         .unwrap();
     assert_eq!(close_code(&second).await, Some(CloseCode::DuplicateSide));
+    // The holder's certificate verified: the refusal is audited, naming them.
+    let record = h.audit(&session).await;
+    assert_eq!(record["type"], "access.denied");
+    assert_eq!(record["actor"]["kind"], "user");
+    assert_eq!(record["actor"]["email"], "alice@corp.example");
+    assert_eq!(record["data"]["action"], "bridge.connect");
+    assert_eq!(record["data"]["target"], session.as_str());
     // The first pair is untouched.
     let _echo = spawn_echo_agent(agent.clone());
     assert_eq!(
@@ -79,6 +86,15 @@ async fn a_finished_session_id_is_never_paired_again() {
         .await
         .unwrap();
     assert_eq!(close_code(&replay).await, Some(CloseCode::SessionFinished));
+    let record = h.audit(&session).await;
+    assert_eq!(record["data"]["action"], "bridge.connect");
+    assert!(
+        record["data"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("finished"),
+        "{record}"
+    );
     h.stop().await;
 }
 

@@ -148,7 +148,10 @@ impl Projection for RuntimeView {
             }
             Event::CertIssued(_) => self.certs_issued += 1,
             // Audit-only records never reach BAMF_EVENTS.
-            Event::LoginFailed(_) | Event::AccessDenied(_) | Event::PasswordChanged(_) => {}
+            Event::LoginFailed(_)
+            | Event::AccessDenied(_)
+            | Event::PasswordChanged(_)
+            | Event::SessionKilled(_) => {}
             Event::RoleCreated(_)
             | Event::RoleUpdated(_)
             | Event::RoleDeleted(_)

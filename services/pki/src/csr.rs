@@ -140,6 +140,15 @@ impl KeyAndCsr {
         Ok(KeyAndCsr { key, csr })
     }
 
+    /// A new CSR for an existing key (PKCS#8 PEM): renewal keeps the key.
+    pub fn from_key_pem(key_pem: &str) -> Result<Self, PkiError> {
+        let key = KeyPair::from_pem(key_pem).map_err(PkiError::InvalidPrivateKey)?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        let csr = params.serialize_request(&key).map_err(PkiError::Sign)?;
+        Ok(KeyAndCsr { key, csr })
+    }
+
     /// The CSR in DER, to send to the API.
     pub fn csr_der(&self) -> &[u8] {
         self.csr.der()
@@ -170,6 +179,16 @@ mod tests {
         let k = KeyAndCsr::generate().unwrap();
         VerifiedCsr::from_der(k.csr_der()).unwrap();
         VerifiedCsr::from_pem(&k.csr_pem().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_csr_for_a_stored_key_names_the_same_key() {
+        let k = KeyAndCsr::generate().unwrap();
+        let again = KeyAndCsr::from_key_pem(&k.private_key_pem()).unwrap();
+        let a = VerifiedCsr::from_der(k.csr_der()).unwrap();
+        let b = VerifiedCsr::from_der(again.csr_der()).unwrap();
+        assert_eq!(a.der_bytes(), b.der_bytes());
+        assert!(KeyAndCsr::from_key_pem("not a key").is_err());
     }
 
     #[test]

@@ -226,6 +226,9 @@ pub enum PkiError {
     /// Key generation failed.
     #[error("cannot generate key pair")]
     KeyGeneration(#[source] rcgen::Error),
+    /// A stored private key is not a PKCS#8 PEM key rcgen can use.
+    #[error("not a usable private key")]
+    InvalidPrivateKey(#[source] rcgen::Error),
     /// The operating system's random source failed.
     #[error("cannot draw random bytes from the system")]
     Random,

@@ -52,6 +52,6 @@ pub use record::IssuanceRecord;
 pub use renew::{cert_validity, random_jitter, renewal_at, renewal_at_random, renewal_delay};
 pub use trust::{CaTrust, SidePolicy};
 pub use verify::{
-    bridge_client_config, bridge_server_config, crypto_provider, BridgeClientVerifier,
-    BridgeServerVerifier, RejectHook,
+    bridge_client_config, bridge_server_config, bridge_server_config_from_slot, crypto_provider,
+    BridgeClientVerifier, BridgeServerVerifier, RejectHook, ServerCertSlot,
 };

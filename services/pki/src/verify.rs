@@ -12,13 +12,15 @@
 //! alert). After a successful handshake the bridge reads the claims with
 //! [`crate::claims_from_peer`] on the connection's `peer_certificates()`.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use rustls::{
     client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
     crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider},
     pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime},
     server::danger::{ClientCertVerified, ClientCertVerifier},
+    server::{ClientHello, ResolvesServerCert},
+    sign::CertifiedKey,
     CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, OtherError,
     ServerConfig, SignatureScheme,
 };
@@ -288,6 +290,74 @@ pub fn bridge_server_config(
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
         .with_single_cert(vec![cert], key)
+}
+
+/// The bridge's server certificate and key, replaceable while the bridge
+/// runs: a renewal takes effect for the next handshake, and connections
+/// already made keep theirs.
+#[derive(Debug)]
+pub struct ServerCertSlot {
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl ServerCertSlot {
+    /// A slot holding `cert` and its `key`.
+    pub fn new(
+        cert: CertificateDer<'static>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<Self, rustls::Error> {
+        Ok(ServerCertSlot {
+            current: RwLock::new(certified_key(cert, key)?),
+        })
+    }
+
+    /// Replaces the certificate and key; on error the old pair stays.
+    pub fn replace(
+        &self,
+        cert: CertificateDer<'static>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<(), rustls::Error> {
+        let next = certified_key(cert, key)?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = next;
+        Ok(())
+    }
+
+    /// The certificate served now (DER).
+    pub fn certificate(&self) -> CertificateDer<'static> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).cert[0].clone()
+    }
+}
+
+impl ResolvesServerCert for ServerCertSlot {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        )
+    }
+}
+
+fn certified_key(
+    cert: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<CertifiedKey>, rustls::Error> {
+    let signing = crypto_provider().key_provider.load_private_key(key)?;
+    let certified = CertifiedKey::new(vec![cert], signing);
+    certified.keys_match()?;
+    Ok(Arc::new(certified))
+}
+
+/// [`bridge_server_config`] serving whatever `slot` holds at each handshake.
+pub fn bridge_server_config_from_slot(
+    verifier: Arc<BridgeClientVerifier>,
+    slot: Arc<ServerCertSlot>,
+) -> Result<ServerConfig, rustls::Error> {
+    Ok(ServerConfig::builder_with_provider(crypto_provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(verifier)
+        .with_cert_resolver(slot))
 }
 
 /// The CLI's or agent's TLS 1.3 client configuration towards one bridge:

@@ -13,11 +13,15 @@
 //!
 //! Layout: `cli.rs` shared flags and exit codes, `config.rs` loading and its typed
 //! error, `duration.rs` human durations in config, `telemetry.rs` tracing and
-//! OpenTelemetry, `shutdown.rs`, `health.rs`, `probe.rs`.
+//! OpenTelemetry, `shutdown.rs`, `health.rs`, `probe.rs`; `files.rs` private
+//! state files (a key at 0600, atomic replace) and `api_client.rs` the JSON
+//! client agents and bridges enrol with.
 
+pub mod api_client;
 pub mod cli;
 pub mod config;
 pub mod duration;
+pub mod files;
 pub mod health;
 pub mod probe;
 pub mod shutdown;

@@ -17,6 +17,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ADMIN_EMAIL: &str = "admin@corp.example";
 const ADMIN_PASSWORD: &str = "admin password 123";
+/// The API's `bridge_bootstrap_token` (bridges enrol with it).
+pub const BRIDGE_BOOTSTRAP_TOKEN: &str = "bridge bootstrap token of the test stack";
 /// How long a program may take to become ready.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pause between probes of a real signal (a probe, not a sleep in place of one).
@@ -87,6 +89,7 @@ impl Stack {
             shutdown_grace: Duration::from_secs(3),
             admin_email: ADMIN_EMAIL.into(),
             admin_password: ADMIN_PASSWORD.into(),
+            bridge_bootstrap_token: BRIDGE_BOOTSTRAP_TOKEN.into(),
             ..ApiConfig::default()
         };
         let listener = tokio::net::TcpListener::bind(config.listen)

@@ -4,27 +4,10 @@
 
 use super::*;
 
-/// The real bridge, with a certificate from the API's own CA, heartbeating
-/// to the stack's NATS so the API can pick it.
+/// The real bridge, enrolled with the API by its bootstrap token (its
+/// certificate from the API's CA), heartbeating to the stack's NATS so the
+/// API can pick it.
 async fn bridge_for(stack: &harness::Stack) -> (Bridge, Shutdown) {
-    let ca = Ca::load(
-        &stack.api_data.join("ca.crt"),
-        &stack.api_data.join("ca.key"),
-    )
-    .expect("the API's CA loads");
-    let cert = issue(
-        &ca,
-        Profile::Bridge(BridgeProfile {
-            bridge_id: BRIDGE.into(),
-            dns_names: vec!["localhost".into()],
-            ip_addresses: vec!["127.0.0.1".parse().unwrap()],
-        }),
-    );
-    let dir = stack.dir.path().join("bridge");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("bridge.crt"), &cert.pem).unwrap();
-    std::fs::write(dir.join("bridge.key"), cert.key.private_key_pem()).unwrap();
-    std::fs::write(dir.join("ca.crt"), ca.cert_pem()).unwrap();
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = socket.local_addr().unwrap();
     let config = BridgeConfig {
@@ -32,17 +15,19 @@ async fn bridge_for(stack: &harness::Stack) -> (Bridge, Shutdown) {
         quic_listen: addr,
         advertise_address: addr.to_string(),
         server_name: "localhost".into(),
-        cert_file: dir.join("bridge.crt"),
-        key_file: dir.join("bridge.key"),
-        ca_file: dir.join("ca.crt"),
+        api_url: stack.url.clone(),
+        bootstrap_token: harness::BRIDGE_BOOTSTRAP_TOKEN.into(),
+        data_dir: stack.dir.path().join("bridge"),
         nats_url: stack.nats.url(),
         shutdown_grace: Duration::from_secs(2),
         heartbeat_interval: Duration::from_millis(200),
         ..BridgeConfig::default()
     };
     config.validate().unwrap();
-    let tls = BridgeTls::load(&config).unwrap();
     let shutdown = Shutdown::new(config.shutdown_grace);
+    let tls = bamf_bridge::tls_for(&config, &shutdown)
+        .await
+        .expect("the bridge enrols with the API");
     let bridge = bamf_bridge::start(config, tls, socket, shutdown.clone())
         .await
         .unwrap();

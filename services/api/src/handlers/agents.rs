@@ -13,12 +13,11 @@ use axum::Json;
 use bamf_domain::control::agents::{AgentCommand, AgentDecider, AgentRejection};
 use bamf_domain::control::join_token::{JoinTokenCommand, JoinTokenDecider, JoinTokenRejection};
 use bamf_domain::control::rbac::AdminAccess;
-use bamf_domain::control::{Decider, Emitted};
-use bamf_domain::events::{CertIssued, CertKind, Event};
-use bamf_domain::{Actor, ActorKind, AggregateId, Timestamp};
-use bamf_events::Expected;
+use bamf_domain::control::Decider;
+use bamf_domain::events::Event;
+use bamf_domain::{Actor, ActorKind, AggregateId};
 use bamf_pki::profile::{AgentProfile, Profile};
-use bamf_pki::{Issued, VerifiedCsr};
+use bamf_pki::VerifiedCsr;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
@@ -38,10 +37,6 @@ fn agent_actor(ctx: &RequestContext, agent_id: &AggregateId) -> Actor {
     }
 }
 
-fn parse_csr(pem: &str) -> Result<VerifiedCsr, ApiError> {
-    VerifiedCsr::from_pem(pem).map_err(|e| ApiError::invalid_argument(format!("csr: {e}")))
-}
-
 /// Signs an agent certificate and records the issuance.
 async fn issue(
     app: &App,
@@ -53,42 +48,12 @@ async fn issue(
         agent_id: agent_id.as_str().to_string(),
     });
     let requester = format!("agent:{}", agent_id.as_str());
-    let Issued {
-        cert_pem, record, ..
-    } = app
-        .ca
-        .issue(&profile, csr, &requester, SystemTime::now())
-        .map_err(|e| {
-            ApiError::internal(anyhow::Error::new(e).context("cannot sign agent certificate"))
-        })?;
-    let not_after = Timestamp::new(record.not_after);
-    let serial = AggregateId::new(record.serial.clone())
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("serial is not a subject token: {e}")))?;
-    let event = Event::CertIssued(CertIssued {
-        serial: record.serial,
-        kind: CertKind::Agent,
-        subject: record.subject,
-        sans: record.sans,
-        not_after,
-        requester: record.requester,
-    });
-    let envelope = app.envelope(
-        ctx,
-        &agent_actor(ctx, agent_id),
-        now(),
-        Emitted::new(serial, event),
-    );
-    let appended = app
-        .log
-        .append(&envelope, Expected::NoEvents)
-        .await
-        .map_err(|e| {
-            ApiError::internal(anyhow::Error::new(e).context("cannot record the issuance"))
-        })?;
-    app.wait_for(appended.seq).await?;
+    let actor = agent_actor(ctx, agent_id);
+    let (certificate, not_after) =
+        super::issue_recorded(app, ctx, &actor, &profile, csr, &requester).await?;
     Ok(dto::AgentCertificate {
         agent_id: agent_id.as_str().to_string(),
-        certificate: cert_pem,
+        certificate,
         ca_certificate: app.ca.cert_pem().to_string(),
         not_after: rfc3339(not_after),
     })
@@ -104,7 +69,7 @@ pub async fn join(
         return Err(ApiError::unauthenticated("unknown join token"));
     }
     // Check the CSR before spending the token.
-    let csr = parse_csr(&body.csr)?;
+    let csr = super::parse_csr(&body.csr)?;
     let presented = secrets::token_digest(body.token.trim());
     let agent_id = new_id();
     let at = now();
@@ -143,7 +108,7 @@ pub async fn renew(
         .trust()
         .verify_agent(std::slice::from_ref(&der), SystemTime::now())
         .map_err(|e| ApiError::unauthenticated(format!("certificate: {e}")))?;
-    let csr = parse_csr(&body.csr)?;
+    let csr = super::parse_csr(&body.csr)?;
     if !csr.same_key_as_cert(&der) {
         return Err(ApiError::invalid_argument(
             "csr: its key is not the key of the certificate being renewed",

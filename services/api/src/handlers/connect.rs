@@ -10,6 +10,7 @@
 //! the agent nothing; the agent's is signed when it answers with its CSR, and
 //! sent to the inbox it waits on (the two-step dial of `bamf_events::commands`).
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::Json;
@@ -18,7 +19,7 @@ use bamf_domain::control::rbac::{can_view, evaluate, DecisionReason, Principal, 
 use bamf_domain::control::roles::Roles;
 use bamf_domain::control::Emitted;
 use bamf_domain::events::{
-    AccessDenied, CertIssued, CertKind, Event, SessionDenied, SessionGranted, SessionRequested,
+    AccessDenied, CertIssued, Event, SessionDenied, SessionGranted, SessionRequested,
 };
 use bamf_domain::tunnel::{DialCert, DialCommand, DialCsr};
 use bamf_domain::{AggregateId, Timestamp};
@@ -127,10 +128,7 @@ fn sign(
                 "csr: cannot sign a session certificate for it: {e}"
             ))
         })?;
-    let kind = match profile {
-        Profile::ClientSession(_) => CertKind::SessionClient,
-        _ => CertKind::SessionAgent,
-    };
+    let kind = super::cert_kind(profile);
     let record = issued.record.clone();
     let event = Event::CertIssued(CertIssued {
         serial: record.serial,
@@ -235,12 +233,27 @@ async fn dial(
     Ok((issued, event))
 }
 
-/// `POST /connect`.
+/// `POST /connect`. The broker runs as a task of its own: a caller that
+/// hangs up mid-dial does not cut it short, so every `session.requested`
+/// still ends in `session.granted` or `session.denied`.
 pub async fn connect(
     Api(app): Api,
     ctx: RequestContext,
     caller: Caller,
     JsonBody(body): JsonBody<dto::ConnectRequest>,
+) -> Result<Json<dto::Connected>, ApiError> {
+    tokio::spawn(broker(app, ctx, caller, body))
+        .await
+        .map_err(|e| {
+            ApiError::internal(anyhow::Error::new(e).context("the session broker failed"))
+        })?
+}
+
+async fn broker(
+    app: Arc<App>,
+    ctx: RequestContext,
+    caller: Caller,
+    body: dto::ConnectRequest,
 ) -> Result<Json<dto::Connected>, ApiError> {
     let csr = VerifiedCsr::from_pem(&body.csr)
         .map_err(|e| ApiError::invalid_argument(format!("csr: {e}")))?;

@@ -4,6 +4,7 @@
 
 pub mod agents;
 pub mod auth;
+pub mod bridges;
 pub mod connect;
 pub mod resources;
 pub mod roles;
@@ -11,12 +12,79 @@ pub mod sessions;
 pub mod tokens;
 pub mod users;
 
-use bamf_domain::control::bindings::LOCAL_PROVIDER;
-use bamf_domain::control::ControlView;
-use bamf_domain::{AggregateId, Timestamp};
+use std::time::SystemTime;
 
+use bamf_domain::control::bindings::LOCAL_PROVIDER;
+use bamf_domain::control::{ControlView, Emitted};
+use bamf_domain::events::{CertIssued, CertKind, Event};
+use bamf_domain::{Actor, AggregateId, Timestamp};
+use bamf_events::Expected;
+use bamf_pki::profile::Profile;
+use bamf_pki::{Issued, PkiError, VerifiedCsr};
+
+use crate::app::{now, App};
 use crate::dto;
 use crate::error::ApiError;
+use crate::http::RequestContext;
+
+/// A CSR from a request body (`csr`), its signature checked.
+pub fn parse_csr(pem: &str) -> Result<VerifiedCsr, ApiError> {
+    VerifiedCsr::from_pem(pem).map_err(|e| ApiError::invalid_argument(format!("csr: {e}")))
+}
+
+/// The event's name for the kind of certificate a profile makes.
+pub fn cert_kind(profile: &Profile) -> CertKind {
+    match profile {
+        Profile::ClientSession(_) => CertKind::SessionClient,
+        Profile::AgentSession(_) => CertKind::SessionAgent,
+        Profile::Agent(_) => CertKind::Agent,
+        Profile::Bridge(_) => CertKind::Bridge,
+    }
+}
+
+/// Signs an agent or bridge certificate and records the issuance as a
+/// `cert.issued` event (serial, kind, subject, SANs, not-after; never a key)
+/// by `actor`; answers the PEM certificate and its not-after once this
+/// replica has folded the event. A name the profile refuses is a 400.
+pub async fn issue_recorded(
+    app: &App,
+    ctx: &RequestContext,
+    actor: &Actor,
+    profile: &Profile,
+    csr: &VerifiedCsr,
+    requester: &str,
+) -> Result<(String, Timestamp), ApiError> {
+    let Issued {
+        cert_pem, record, ..
+    } = app
+        .ca
+        .issue(profile, csr, requester, SystemTime::now())
+        .map_err(|e| match e {
+            PkiError::InvalidField { .. } => ApiError::invalid_argument(e.to_string()),
+            e => ApiError::internal(anyhow::Error::new(e).context("cannot sign the certificate")),
+        })?;
+    let not_after = Timestamp::new(record.not_after);
+    let serial = AggregateId::new(record.serial.clone())
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("serial is not a subject token: {e}")))?;
+    let event = Event::CertIssued(CertIssued {
+        serial: record.serial,
+        kind: cert_kind(profile),
+        subject: record.subject,
+        sans: record.sans,
+        not_after,
+        requester: record.requester,
+    });
+    let envelope = app.envelope(ctx, actor, now(), Emitted::new(serial, event));
+    let appended = app
+        .log
+        .append(&envelope, Expected::NoEvents)
+        .await
+        .map_err(|e| {
+            ApiError::internal(anyhow::Error::new(e).context("cannot record the issuance"))
+        })?;
+    app.wait_for(appended.seq).await?;
+    Ok((cert_pem, not_after))
+}
 
 /// A user as answered by the API, from the projection.
 pub fn user_body(view: &ControlView, id: &AggregateId) -> Option<dto::User> {

@@ -6,7 +6,7 @@
 use axum::http::StatusCode;
 use axum::Json;
 use bamf_domain::control::rbac::{authorize_admin, AdminAccess};
-use bamf_domain::events::Event;
+use bamf_domain::events::{Event, SessionKilled};
 use bamf_domain::runtime_view::SessionState;
 use bamf_domain::tunnel::KillCommand;
 use bamf_domain::AggregateId;
@@ -118,7 +118,12 @@ pub async fn kill(
     .await
     {
         Ok(_) => {
-            info!(session = %session_id, bridge = %bridge_id, "session killed");
+            let event = Event::SessionKilled(SessionKilled {
+                bridge_id: bridge_id.clone(),
+            });
+            app.audit(&ctx, &caller.actor(), session_id.clone(), event)
+                .await;
+            info!(session = %session_id, bridge = %bridge_id, by = %caller.email, "session killed");
             Ok(StatusCode::NO_CONTENT)
         }
         Err(CommandError::Refused(r)) if r.code == "unknown_session" => Err(missing()),

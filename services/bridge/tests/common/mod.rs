@@ -169,6 +169,32 @@ impl Harness {
         .unwrap_or_else(|_| panic!("no {event_type} event for session {session}"))
     }
 
+    /// The audit record about `session` (`access.denied`), waited for in BAMF_AUDIT.
+    pub async fn audit(&self, session: &str) -> serde_json::Value {
+        let stream = self.js.get_stream("BAMF_AUDIT").await.unwrap();
+        let mut messages = stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                filter_subject: "bamf.audit.access.denied".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .messages()
+            .await
+            .unwrap();
+        tokio::time::timeout(TIMEOUT, async {
+            loop {
+                let message = messages.next().await.unwrap().unwrap();
+                let record: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
+                if record["subject"]["id"] == session {
+                    return record;
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no access.denied audit record for session {session}"))
+    }
+
     /// Every event of `session`, from the start of the stream, as they come.
     pub async fn events(&self, session: &str) -> impl futures::Stream<Item = Envelope> + Unpin {
         let stream = self.js.get_stream("BAMF_EVENTS").await.unwrap();

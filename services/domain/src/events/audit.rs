@@ -32,6 +32,16 @@ pub struct AccessDenied {
     pub reason: String,
 }
 
+/// An administrator killed an open tunnel session, and its bridge closed
+/// it (subject: the session; actor: the administrator). The bridge's own
+/// `session.closed` follows in `BAMF_EVENTS` with reason `killed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionKilled {
+    /// The bridge that closed the session.
+    pub bridge_id: crate::AggregateId,
+}
+
 /// A user's password was set or changed (never the hash; subject: the user).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

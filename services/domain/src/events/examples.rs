@@ -135,5 +135,8 @@ pub fn examples() -> Vec<Event> {
             reason: "bob@corp.example needs the admin role".into(),
         }),
         Event::PasswordChanged(PasswordChanged {}),
+        Event::SessionKilled(SessionKilled {
+            bridge_id: AggregateId::new("bridge-1").unwrap(),
+        }),
     ]
 }

@@ -117,10 +117,16 @@ catalogue! {
     LoginFailed => ("login.failed", 1, LoginFailed),
     AccessDenied => ("access.denied", 1, AccessDenied),
     PasswordChanged => ("user.password_changed", 1, PasswordChanged),
+    SessionKilled => ("session.killed", 1, SessionKilled),
 }
 
 /// Types that are only ever published to `bamf.audit.<category>.<action>`.
-pub const AUDIT_ONLY: &[&str] = &["login.failed", "access.denied", "user.password_changed"];
+pub const AUDIT_ONLY: &[&str] = &[
+    "login.failed",
+    "access.denied",
+    "user.password_changed",
+    "session.killed",
+];
 
 impl Event {
     /// The aggregate kind: the part of the type before the first dot.

@@ -176,6 +176,25 @@ async fn a_user_connects_through_the_real_bridge_and_agent_and_an_admin_kills_it
     assert_eq!(status, 200, "{login}");
     let alice = login["token"].as_str().expect("a token").to_string();
 
+    // Operators see the bridge and its load; a user without a role may not.
+    let listed = eventually("the bridge is listed", || async {
+        let (status, body) = call(&stack, &admin, reqwest::Method::GET, "/bridges", None).await;
+        assert_eq!(status, 200, "{body}");
+        let bridges = body["bridges"].as_array().unwrap().clone();
+        (!bridges.is_empty()).then_some(bridges)
+    })
+    .await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["id"], BRIDGE_ID);
+    assert_eq!(listed[0]["server_name"], BRIDGE_NAME);
+    assert_eq!(listed[0]["online"], true);
+    assert_eq!(listed[0]["draining"], false);
+    let (status, body) = call(&stack, &alice, reqwest::Method::GET, "/bridges", None).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+
     // Connect, once the API has the agent's catalog and the bridge's
     // heartbeat (until then: 404 / 503, which is what we probe on).
     let key = KeyAndCsr::generate().expect("a key");

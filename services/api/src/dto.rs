@@ -280,6 +280,32 @@ pub struct BridgeCertificate {
     pub not_after: String,
 }
 
+/// A bridge, from its heartbeats.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Bridge {
+    pub id: String,
+    /// QUIC `host:port` clients and agents dial.
+    pub address: String,
+    /// DNS name its certificate is verified by.
+    pub server_name: String,
+    /// Paired sessions at the last heartbeat.
+    pub sessions: u32,
+    /// Sessions waiting for their other side at the last heartbeat.
+    pub pending: u32,
+    /// A draining bridge takes no new sessions.
+    pub draining: bool,
+    /// Whether its last heartbeat is still within its TTL.
+    pub online: bool,
+    /// When this replica received its last heartbeat (RFC 3339).
+    pub last_heartbeat: String,
+}
+
+/// `GET /bridges`.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Bridges {
+    pub bridges: Vec<Bridge>,
+}
+
 /// An agent.
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct Agent {

@@ -122,6 +122,8 @@ pub const OPERATIONS: &[Operation] = &[
         body: Some(s::<dto::RenewRequest>), query: &[], ok: (200, Some(s::<dto::AgentCertificate>)), errors: &[403]),
     op!("delete" "/agents/{id}", "delete_agent", "Delete an agent: no renewals, heartbeats ignored (admin)", Bearer,
         body: None, query: &[], ok: (204, None), errors: &[403, 404]),
+    op!("get" "/bridges", "list_bridges", "Bridges with a current heartbeat: address, load, live or not (admin, audit)", Bearer,
+        body: None, query: &[], ok: (200, Some(s::<dto::Bridges>)), errors: &[403]),
     op!("post" "/bridges/enroll", "enroll_bridge", "A bridge's first certificate, for the API's bridge bootstrap token and a CSR", Open,
         body: Some(s::<dto::BridgeEnrollRequest>), query: &[], ok: (201, Some(s::<dto::BridgeCertificate>)), errors: &[401, 403]),
     op!("post" "/bridges/renew", "renew_bridge", "Renew a bridge certificate (same key)", Open,

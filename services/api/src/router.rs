@@ -43,6 +43,7 @@ pub fn api_routes() -> Router<AppSlot> {
         .route("/agents/join", post(agents::join))
         .route("/agents/renew", post(agents::renew))
         .route("/agents/{id}", axum::routing::delete(agents::delete))
+        .route("/bridges", get(bridges::list))
         .route("/bridges/enroll", post(bridges::enroll))
         .route("/bridges/renew", post(bridges::renew))
         .route("/resources", get(resources::list))

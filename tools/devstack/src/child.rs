@@ -1,6 +1,7 @@
 //! A child process of the stack: its log file, readiness wait and orderly stop.
 
 use std::fs::OpenOptions;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use bamf_runtime::probe;
+use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 
 /// Pause between readiness probes (a probe, not a sleep in place of one).
@@ -62,6 +64,16 @@ impl Managed {
         self.pid
     }
 
+    /// The name it is reported by (`bamf-api`, `nats-server`, …).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Its log file.
+    pub fn log(&self) -> &Path {
+        &self.log
+    }
+
     /// Completes when the child exits on its own.
     pub async fn exited(&mut self) -> ExitStatus {
         match self.child.wait().await {
@@ -92,17 +104,53 @@ impl Managed {
         path: &str,
         timeout: Duration,
     ) -> Result<()> {
+        let what = format!("http://{addr}{path}");
+        self.wait_until(&what, timeout, || async move {
+            let answer = probe::get(addr, path, PROBE_TIMEOUT).await;
+            Ok(answer.is_ok_and(|answer| answer.status == 200))
+        })
+        .await
+    }
+
+    /// Waits until a TCP connection to `addr` gets a first line starting with
+    /// `prefix` (an SSH server's `SSH-2.0-…` banner), failing if the child
+    /// exits or `timeout` passes.
+    pub async fn wait_banner(
+        &mut self,
+        addr: SocketAddr,
+        prefix: &str,
+        timeout: Duration,
+    ) -> Result<()> {
+        let what = format!("a {prefix}… banner on {addr}");
+        self.wait_until(&what, timeout, || async move {
+            let first = tokio::time::timeout(PROBE_TIMEOUT, first_bytes(addr, prefix.len())).await;
+            Ok(matches!(first, Ok(Ok(bytes)) if bytes == prefix.as_bytes()))
+        })
+        .await
+    }
+
+    /// Polls `ready` (every [`PROBE_INTERVAL`]) until it answers true, failing
+    /// if it fails, if the child exits, or when `timeout` passes; `what`
+    /// names the signal in the error.
+    pub async fn wait_until<F, Fut>(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        mut ready: F,
+    ) -> Result<()>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<bool>>,
+    {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            if let Ok(answer) = probe::get(addr, path, PROBE_TIMEOUT).await {
-                if answer.status == 200 {
-                    return Ok(());
-                }
+            if ready().await? {
+                return Ok(());
             }
             self.check_running()?;
             if tokio::time::Instant::now() > deadline {
                 bail!(
-                    "{} not ready after {timeout:?} (http://{addr}{path}); see {}",
+                    "{} not ready after {timeout:?} (waited for {what}); see {}",
                     self.name,
                     self.log.display()
                 );
@@ -141,6 +189,14 @@ pub fn signal(pid: u32, name: &str) -> Result<()> {
         bail!("kill -{name} {pid} failed");
     }
     Ok(())
+}
+
+/// The first `n` bytes a server sends on a fresh connection.
+async fn first_bytes(addr: SocketAddr, n: usize) -> std::io::Result<Vec<u8>> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let mut bytes = vec![0u8; n];
+    stream.read_exact(&mut bytes).await?;
+    Ok(bytes)
 }
 
 /// The last lines of a log file, for error messages.

@@ -5,19 +5,23 @@
 //! `initdb` and `postgres` refuse to run as root; when we are root they run as
 //! the `postgres` account through `runuser`, which then owns the cluster folder.
 //! Clients connect over TCP on loopback with trust authentication (a local,
-//! single-user development cluster).
+//! single-user development cluster). The demo target `demo-db` is a second
+//! cluster of the same kind (see `demo_db.rs`).
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use tokio::process::Command;
 
+use crate::host::is_root;
+
 /// The database the stack uses on its own cluster.
 pub const DATABASE: &str = "bamf";
 /// Bound on waiting for our cluster to start (pg_ctl -t).
 const START_TIMEOUT_SECS: u64 = 60;
+/// How often a running cluster's postmaster is checked for being alive.
+const LIVENESS_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The PostgreSQL the stack uses.
 pub enum Postgres {
@@ -31,8 +35,11 @@ pub enum Postgres {
 pub struct Local {
     dir: PathBuf,
     port: u16,
+    database: String,
     as_postgres: bool,
     pg_ctl: PathBuf,
+    /// The postmaster's pid, from `postmaster.pid` once started.
+    pid: Option<u32>,
 }
 
 impl Postgres {
@@ -41,8 +48,44 @@ impl Postgres {
         match self {
             Postgres::External { url } => url.clone(),
             Postgres::Local(local) => {
-                format!("postgres://postgres@127.0.0.1:{}/{DATABASE}", local.port)
+                format!(
+                    "postgres://postgres@127.0.0.1:{}/{}",
+                    local.port, local.database
+                )
             }
+        }
+    }
+
+    /// The port of our own cluster.
+    pub fn local_port(&self) -> Option<u16> {
+        match self {
+            Postgres::External { .. } => None,
+            Postgres::Local(local) => Some(local.port),
+        }
+    }
+
+    /// The postmaster's pid, for our own cluster.
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            Postgres::External { .. } => None,
+            Postgres::Local(local) => local.pid,
+        }
+    }
+
+    /// Whether our cluster's postmaster is still alive.
+    pub fn is_alive(&self) -> bool {
+        self.pid().is_some_and(crate::host::process_alive)
+    }
+
+    /// Completes when our cluster's postmaster is gone (checked every
+    /// [`LIVENESS_INTERVAL`]: pg_ctl runs it detached, not as our child);
+    /// never for a server we don't run.
+    pub async fn gone(&self) {
+        if self.pid().is_none() {
+            return std::future::pending().await;
+        }
+        while self.is_alive() {
+            tokio::time::sleep(LIVENESS_INTERVAL).await;
         }
     }
 
@@ -93,14 +136,18 @@ pub async fn external(url: &str) -> Result<Postgres> {
     })
 }
 
-/// Starts our cluster in `dir` on `port` (creating it first if needed), logging
-/// to `log`, and makes sure the `bamf` database exists.
-pub async fn start_local(dir: &Path, port: u16, log: &Path) -> Result<Postgres> {
-    let local = Local {
+/// Starts our cluster in `dir` on `port` (creating it first if needed),
+/// logging to `log`; its URL names `database`, which the caller then makes
+/// sure of with [`ensure_database`] (once the cluster is in its hands to
+/// stop, should that fail).
+pub async fn start_local(dir: &Path, port: u16, log: &Path, database: &str) -> Result<Postgres> {
+    let mut local = Local {
         dir: dir.to_path_buf(),
         port,
+        database: database.to_string(),
         as_postgres: is_root(),
         pg_ctl: pg_tool("pg_ctl")?,
+        pid: None,
     };
     if !dir.join("PG_VERSION").is_file() {
         local.init().await?;
@@ -149,9 +196,10 @@ pub async fn start_local(dir: &Path, port: u16, log: &Path) -> Result<Postgres> 
             crate::child::log_tail(log)
         );
     }
-    let postgres = Postgres::Local(local);
-    create_database(port).await?;
-    Ok(postgres)
+    local.pid = std::fs::read_to_string(dir.join("postmaster.pid"))
+        .ok()
+        .and_then(|text| text.lines().next()?.trim().parse().ok());
+    Ok(Postgres::Local(local))
 }
 
 impl Local {
@@ -202,44 +250,75 @@ impl Local {
     }
 }
 
-async fn create_database(port: u16) -> Result<()> {
-    let port = port.to_string();
-    let conn = ["-h", "127.0.0.1", "-p", &port, "-U", "postgres"];
-    let exists = Command::new(pg_tool("psql")?)
-        .args(conn)
-        .args(["-d", "postgres", "-tAc"])
-        .arg(format!(
-            "SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"
-        ))
-        .output()
-        .await
-        .context("cannot run psql")?;
-    if !exists.status.success() {
-        bail!(
-            "cannot list databases: {}",
-            String::from_utf8_lossy(&exists.stderr)
-        );
-    }
-    if String::from_utf8_lossy(&exists.stdout).trim() == "1" {
+/// Makes sure database `name` exists on our cluster at `port`, owned by
+/// `owner` when it is created (default: postgres).
+pub async fn ensure_database(port: u16, name: &str, owner: Option<&str>) -> Result<()> {
+    let query = format!(
+        "SELECT 1 FROM pg_database WHERE datname = {}",
+        literal(name)
+    );
+    if sql(port, &query).await? == "1" {
         return Ok(());
     }
-    let created = Command::new(pg_tool("createdb")?)
-        .args(conn)
-        .arg(DATABASE)
-        .output()
-        .await
-        .context("cannot run createdb")?;
-    if !created.status.success() {
-        bail!(
-            "createdb {DATABASE} failed: {}",
-            String::from_utf8_lossy(&created.stderr)
-        );
+    let mut create = format!("CREATE DATABASE {}", ident(name));
+    if let Some(owner) = owner {
+        create.push_str(&format!(" OWNER {}", ident(owner)));
     }
+    sql(port, &create)
+        .await
+        .with_context(|| format!("cannot create database {name}"))?;
     Ok(())
 }
 
+/// Makes sure login role `name` exists on our cluster at `port`, as a
+/// superuser (a local development cluster with trust authentication: anyone
+/// on the machine could connect as `postgres` anyway).
+pub async fn ensure_superuser(port: u16, name: &str) -> Result<()> {
+    let query = format!("SELECT 1 FROM pg_roles WHERE rolname = {}", literal(name));
+    if sql(port, &query).await? == "1" {
+        return Ok(());
+    }
+    sql(
+        port,
+        &format!("CREATE ROLE {} LOGIN SUPERUSER", ident(name)),
+    )
+    .await
+    .with_context(|| format!("cannot create role {name}"))?;
+    Ok(())
+}
+
+/// Runs one statement as `postgres` in database `postgres`; answers its
+/// unaligned output.
+async fn sql(port: u16, statement: &str) -> Result<String> {
+    let out = Command::new(pg_tool("psql")?)
+        .args(["-X", "-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1"])
+        .arg("-tAc")
+        .arg(statement)
+        .output()
+        .await
+        .context("cannot run psql")?;
+    if !out.status.success() {
+        bail!(
+            "psql on port {port}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// An SQL identifier, quoted.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// An SQL string literal.
+fn literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
 /// Finds a PostgreSQL program on PATH, else in Debian's versioned folders.
-fn pg_tool(name: &str) -> Result<PathBuf> {
+pub fn pg_tool(name: &str) -> Result<PathBuf> {
     let on_path = std::env::var_os("PATH")
         .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
         .unwrap_or_default();
@@ -258,13 +337,6 @@ fn pg_tool(name: &str) -> Result<PathBuf> {
         })
 }
 
-/// Whether this process runs as root (the owner of /proc/self is our uid).
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
-}
-
 /// A URL without its password, for messages.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -276,5 +348,26 @@ pub fn redact(url: &str) -> String {
             }
         }
         _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_values_are_quoted_for_sql() {
+        assert_eq!(ident("ada"), r#""ada""#);
+        assert_eq!(ident(r#"a"b"#), r#""a""b""#);
+        assert_eq!(literal("o'neil"), "'o''neil'");
+    }
+
+    #[test]
+    fn passwords_are_left_out_of_urls() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
     }
 }

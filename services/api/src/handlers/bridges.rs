@@ -1,6 +1,7 @@
 //! `/bridges`: a bridge obtains its 24-hour server certificate with the
 //! bootstrap token (`enroll`), then renews it with the certificate itself
-//! (`renew`), for the same key. Bridges are not aggregates of the log: what
+//! (`renew`), for the same key; `list` shows the bridges this replica hears
+//! heartbeats from. Bridges are not aggregates of the log: what
 //! the log holds of them is each `cert.issued`, by a `bridge` actor.
 //!
 //! The bootstrap token is a secret of the API's config
@@ -12,6 +13,7 @@ use std::time::SystemTime;
 
 use axum::http::StatusCode;
 use axum::Json;
+use bamf_domain::control::rbac::AdminAccess;
 use bamf_domain::events::{AccessDenied, Event};
 use bamf_domain::{Actor, ActorKind, AggregateId};
 use bamf_pki::profile::{BridgeProfile, Profile};
@@ -20,10 +22,10 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
 use super::rfc3339;
-use crate::app::{new_id, Api, App};
+use crate::app::{new_id, now, Api, App};
 use crate::dto;
 use crate::error::ApiError;
-use crate::http::{JsonBody, RequestContext};
+use crate::http::{Caller, JsonBody, RequestContext};
 use crate::secrets;
 
 fn bridge_actor(ctx: &RequestContext, bridge_id: &str) -> Actor {
@@ -122,6 +124,35 @@ pub async fn enroll(
     let issued = issue(&app, &ctx, &id, &body.names, &csr).await?;
     tracing::info!(bridge = %id, "bridge enrolled");
     Ok((StatusCode::CREATED, Json(issued)))
+}
+
+/// `GET /bridges` (admin, audit): every bridge with a current heartbeat,
+/// with its load and whether it is live (heartbeat not expired).
+pub async fn list(
+    Api(app): Api,
+    ctx: RequestContext,
+    caller: Caller,
+) -> Result<Json<dto::Bridges>, ApiError> {
+    caller
+        .require(&app, &ctx, AdminAccess::Read, "bridges.list", "")
+        .await?;
+    let at = now();
+    let table = app.bridges.read().unwrap_or_else(|e| e.into_inner());
+    let bridges = table
+        .bridges
+        .values()
+        .map(|b| dto::Bridge {
+            id: b.heartbeat.bridge_id.as_str().to_string(),
+            address: b.heartbeat.address.clone(),
+            server_name: b.heartbeat.server_name.clone(),
+            sessions: b.heartbeat.sessions,
+            pending: b.heartbeat.pending,
+            draining: b.heartbeat.draining,
+            online: b.expires_at > at,
+            last_heartbeat: rfc3339(b.received_at),
+        })
+        .collect();
+    Ok(Json(dto::Bridges { bridges }))
 }
 
 /// `POST /bridges/renew`: the current bridge certificate (verified against

@@ -50,6 +50,9 @@ pub struct App {
     pub throttle: Mutex<LoginThrottle>,
     /// Bounds catch-ups for tokens this replica does not know (yet).
     pub token_catch_up: tokio::sync::Semaphore,
+    /// Cancelled when the API begins to stop: ends live streams
+    /// (`GET /sessions/watch`), which would otherwise hold up the drain.
+    pub live: tokio_util::sync::CancellationToken,
 }
 
 /// Where the router finds the [`App`]: empty until start-up is done (handlers
@@ -148,6 +151,7 @@ impl App {
             ca: Arc::new(ca),
             throttle: Mutex::new(throttle),
             token_catch_up: tokio::sync::Semaphore::new(MAX_TOKEN_CATCH_UPS),
+            live: tokio_util::sync::CancellationToken::new(),
             config,
         }
     }

@@ -16,6 +16,9 @@ pub const ENV_PREFIX: &str = "BAMF_API_";
 /// The audit stream's default retention: 90 days.
 pub const DEFAULT_AUDIT_MAX_AGE: Duration = Duration::from_secs(90 * 24 * 60 * 60);
 
+/// How often audit records are sealed by default.
+pub const DEFAULT_AUDIT_SEAL_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Default lifetime of a login token: 12 hours.
 pub const DEFAULT_LOGIN_TTL: Duration = Duration::from_secs(12 * 60 * 60);
 
@@ -42,6 +45,10 @@ pub struct ApiConfig {
     /// at every start.
     #[serde(with = "bamf_runtime::duration")]
     pub audit_max_age: Duration,
+    /// How often the API seals the new `BAMF_AUDIT` records (signed, chained
+    /// digests; docs/audit.md). One replica seals per interval.
+    #[serde(with = "bamf_runtime::duration")]
+    pub audit_seal_interval: Duration,
     /// How long in-flight work may take to finish after SIGTERM.
     #[serde(with = "bamf_runtime::duration")]
     pub shutdown_grace: Duration,
@@ -100,6 +107,7 @@ impl Default for ApiConfig {
             data_dir: PathBuf::from("data"),
             database_max_connections: 10,
             audit_max_age: DEFAULT_AUDIT_MAX_AGE,
+            audit_seal_interval: DEFAULT_AUDIT_SEAL_INTERVAL,
             shutdown_grace: bamf_runtime::shutdown::DEFAULT_GRACE,
             login_ttl: DEFAULT_LOGIN_TTL,
             max_body_bytes: 64 * 1024,
@@ -125,6 +133,7 @@ impl std::fmt::Debug for ApiConfig {
             .field("data_dir", &self.data_dir)
             .field("database_max_connections", &self.database_max_connections)
             .field("audit_max_age", &self.audit_max_age)
+            .field("audit_seal_interval", &self.audit_seal_interval)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("login_ttl", &self.login_ttl)
             .field("max_body_bytes", &self.max_body_bytes)
@@ -190,6 +199,14 @@ impl ApiConfig {
         }
         if self.audit_max_age < Duration::from_secs(60 * 60) {
             return Err(invalid("audit_max_age", "must be at least 1h"));
+        }
+        if self.audit_seal_interval < Duration::from_millis(100)
+            || self.audit_seal_interval > Duration::from_secs(24 * 3600)
+        {
+            return Err(invalid(
+                "audit_seal_interval",
+                "must be between 100ms and 24h",
+            ));
         }
         if self.login_ttl < Duration::from_secs(60)
             || self.login_ttl > Duration::from_secs(30 * 86_400)

@@ -403,3 +403,47 @@ pub struct TunnelSession {
 pub struct TunnelSessions {
     pub sessions: Vec<TunnelSession>,
 }
+
+/// One change of a tunnel session, as `GET /sessions/watch` streams it (the
+/// `data:` of an SSE `session` event): the session after the change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionChange {
+    /// `BAMF_EVENTS` sequence of the change (the SSE `id:` of a live change;
+    /// for a snapshot row, of the session's last event before the snapshot).
+    pub seq: u64,
+    /// Part of the snapshot sent on connect, not a live change.
+    pub snapshot: bool,
+    /// The event that made the change, e.g. `session.granted`.
+    pub event: String,
+    pub session_id: String,
+    pub user_id: String,
+    /// The user's e-mail (as at the request when the user no longer exists).
+    pub email: String,
+    pub resource: String,
+    pub resource_type: String,
+    /// Empty until granted.
+    pub agent_id: String,
+    /// The agent's name, when this replica knows it.
+    pub agent_name: String,
+    /// Empty until granted.
+    pub bridge_id: String,
+    /// `requested`, `granted`, `denied`, `connected` or `closed`.
+    pub state: String,
+    /// RFC 3339 time of `session.requested`.
+    pub started_at: String,
+    /// RFC 3339 time of this change (the event envelope's `time`).
+    pub changed_at: String,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    /// Why it was denied or closed; empty otherwise.
+    pub reason: String,
+}
+
+/// The `data:` of the SSE `ready` event: the snapshot (if any) is complete
+/// and live changes follow from `seq + 1`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct WatchReady {
+    pub seq: u64,
+    /// Rows the snapshot held (0 when resuming).
+    pub snapshot: usize,
+}

@@ -15,7 +15,8 @@
 //! commands are decided and appended; `router.rs` the routes, `handlers/` one
 //! file per resource, `http/` request context, strict JSON bodies and the
 //! authenticated caller, `dto.rs` the bodies, `openapi.rs` the document,
-//! `error.rs` the JSON error shape, `secrets.rs` tokens and password hashes.
+//! `error.rs` the JSON error shape, `secrets.rs` tokens and password hashes,
+//! `seal.rs` the periodic signed audit seals.
 
 pub mod app;
 pub mod bootstrap;
@@ -31,6 +32,7 @@ pub mod openapi;
 pub mod projections;
 pub mod readmodel;
 pub mod router;
+pub mod seal;
 pub mod secrets;
 pub mod startup;
 
@@ -79,6 +81,7 @@ async fn serve_until_shutdown(
     let start = async {
         let backends = startup::prepare(config).await?;
         let ca = bootstrap::load_ca(&config.data_dir)?;
+        let seal_key = Arc::new(seal::load_or_create_key(&config.data_dir)?);
         let projections = Projections::start(&backends).await?;
         let catalog = catalog::CatalogFollower::start(&backends.js)
             .await
@@ -95,16 +98,24 @@ async fn serve_until_shutdown(
             ca,
         ));
         bootstrap::first_admin(&app).await?;
-        anyhow::Ok((projections, catalog, bridges, app))
+        anyhow::Ok((projections, catalog, bridges, app, backends.js, seal_key))
     };
-    let (projections, catalog, bridges, app) = tokio::select! {
+    let (projections, catalog, bridges, app, js, seal_key) = tokio::select! {
         started = start => started.context("start-up failed")?,
         _ = shutdown.triggered() => return Ok(()),
     };
+    let live = app.live.clone();
     slot.fill(app);
+    shutdown.spawn(seal::run(
+        js,
+        seal_key,
+        config.audit_seal_interval,
+        shutdown.clone(),
+    ));
     readiness.set(true);
     info!("bamf-api ready");
     let outcome = health::until_stopped(&mut server, shutdown).await;
+    live.cancel();
     catalog.stop().await;
     bridges.stop().await;
     // The final snapshot needs NATS; never wait for it past the grace period.

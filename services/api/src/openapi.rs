@@ -134,9 +134,16 @@ pub const OPERATIONS: &[Operation] = &[
         body: Some(s::<dto::ConnectRequest>), query: &[], ok: (200, Some(s::<dto::Connected>)), errors: &[403, 404]),
     op!("get" "/sessions", "list_tunnel_sessions", "Open tunnel sessions: the caller's own; all for admin and audit", Bearer,
         body: None, query: &[], ok: (200, Some(s::<dto::TunnelSessions>)), errors: &[]),
+    op!("get" "/sessions/watch", "watch_tunnel_sessions", "Tunnel session changes as Server-Sent Events (text/event-stream): a snapshot of the open sessions, then each change with `id:` = its event sequence; resume with `Last-Event-ID`. Own sessions; all for admin and audit", Bearer,
+        body: None, query: &[("user", false, "only this user's sessions (e-mail)"), ("resource", false, "only sessions to this resource"), ("after", false, "resume after this event sequence (as Last-Event-ID, which wins)")],
+        ok: (200, Some(s::<dto::SessionChange>)), errors: &[]),
     op!("delete" "/sessions/{id}", "kill_tunnel_session", "Kill an open tunnel session; the bridge closes both sides (admin)", Bearer,
         body: None, query: &[], ok: (204, None), errors: &[403, 404]),
 ];
+
+/// Operations that answer a stream of Server-Sent Events: their `ok` schema
+/// is that of each event's `data:`, and the answer is `text/event-stream`.
+pub const EVENT_STREAMS: &[&str] = &["watch_tunnel_sessions"];
 
 /// OpenAPI links: (operation, operation its answer leads to, path parameter,
 /// where in the answer the parameter's value is). Clients and stateful test
@@ -221,6 +228,9 @@ pub fn document() -> Value {
         }
         let mut responses = Map::new();
         let mut ok = match op.ok.1 {
+            Some(f) if EVENT_STREAMS.contains(&op.id) => {
+                json!({"description": "A stream of Server-Sent Events: `session` events whose `data:` is this schema, a `ready` event once the snapshot is sent, keep-alive comments every 15 s", "content": {"text/event-stream": {"schema": {"type": "string"}, "x-event-data": f(&mut generator)}}})
+            }
             Some(f) => {
                 json!({"description": reason(op.ok.0), "content": {"application/json": {"schema": f(&mut generator)}}})
             }

@@ -8,7 +8,9 @@ use tower_http::trace::{DefaultMakeSpan, TraceLayer};
 use tracing::Level;
 
 use crate::app::AppSlot;
-use crate::handlers::{agents, auth, bridges, connect, resources, roles, sessions, tokens, users};
+use crate::handlers::{
+    agents, auth, bridges, connect, resources, roles, sessions, tokens, users, watch,
+};
 use crate::{error, http, openapi};
 
 /// The `/api/v1` routes.
@@ -49,6 +51,7 @@ pub fn api_routes() -> Router<AppSlot> {
         .route("/resources", get(resources::list))
         .route("/connect", post(connect::connect))
         .route("/sessions", get(sessions::list))
+        .route("/sessions/watch", get(watch::watch))
         .route("/sessions/{id}", axum::routing::delete(sessions::kill))
 }
 

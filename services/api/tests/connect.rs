@@ -143,6 +143,22 @@ async fn setup() -> Setup {
     }
 }
 
+/// A heartbeat of `bridge-1` at 127.0.0.1:4433, live for a minute.
+async fn publish_bridge_heartbeat(js: &bamf_events::jetstream::Context) {
+    let bridge = BridgeHeartbeat {
+        bridge_id: AggregateId::new("bridge-1").unwrap(),
+        sent_at: now(),
+        address: "127.0.0.1:4433".into(),
+        server_name: "bridge.test".into(),
+        sessions: 0,
+        pending: 0,
+        draining: false,
+    };
+    bamf_events::bridge_heartbeat::publish_bridge_heartbeat(js, &bridge, Duration::from_secs(60))
+        .await
+        .unwrap();
+}
+
 fn csr() -> String {
     KeyAndCsr::generate().unwrap().csr_pem().unwrap()
 }
@@ -262,22 +278,7 @@ async fn without_a_bridge_or_an_answering_agent_the_session_is_denied_with_503()
 
     // A live bridge; the agent does not listen for dials yet. Probe until the
     // API has the bridge (its answer changes), bounded.
-    let bridge = BridgeHeartbeat {
-        bridge_id: AggregateId::new("bridge-1").unwrap(),
-        sent_at: now(),
-        address: "127.0.0.1:4433".into(),
-        server_name: "bridge.test".into(),
-        sessions: 0,
-        pending: 0,
-        draining: false,
-    };
-    bamf_events::bridge_heartbeat::publish_bridge_heartbeat(
-        &s.js,
-        &bridge,
-        Duration::from_secs(60),
-    )
-    .await
-    .unwrap();
+    publish_bridge_heartbeat(&s.js).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     let silent = loop {
         let answer = s
@@ -407,22 +408,7 @@ async fn without_a_bridge_or_an_answering_agent_the_session_is_denied_with_503()
 #[tokio::test]
 async fn a_caller_that_hangs_up_mid_dial_still_leaves_a_decided_session() {
     let s = setup().await;
-    let bridge = BridgeHeartbeat {
-        bridge_id: AggregateId::new("bridge-1").unwrap(),
-        sent_at: now(),
-        address: "127.0.0.1:4433".into(),
-        server_name: "bridge.test".into(),
-        sessions: 0,
-        pending: 0,
-        draining: false,
-    };
-    bamf_events::bridge_heartbeat::publish_bridge_heartbeat(
-        &s.js,
-        &bridge,
-        Duration::from_secs(60),
-    )
-    .await
-    .unwrap();
+    publish_bridge_heartbeat(&s.js).await;
     let nats = bamf_events::connect(s.backends.nats.url()).await.unwrap();
     let mut dials: Commands<DialCommand> =
         Commands::subscribe(&nats, agent_command_subject(&s.agent_id, "dial"))

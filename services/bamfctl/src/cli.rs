@@ -3,7 +3,9 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::cmd::{agents, auth, logins, psql, resources, roles, sessions, ssh, tcp, tokens, users};
+use crate::cmd::{
+    agents, audit, auth, logins, psql, resources, roles, sessions, ssh, tcp, tokens, users,
+};
 
 /// bamf command-line client: short-lived, audited access to private infrastructure.
 #[derive(Parser, Debug)]
@@ -99,12 +101,18 @@ pub enum Command {
         bamfctl psql orders-db -U app -d orders\n  \
         bamfctl psql orders-db -U app -c 'select 1'")]
     Psql(psql::PsqlArgs),
-    /// List and kill tunnel sessions.
+    /// List, watch and kill tunnel sessions.
     #[command(
         subcommand,
-        after_help = "Examples:\n  bamfctl sessions ls\n  bamfctl sessions kill <session-id>"
+        after_help = "Examples:\n  bamfctl sessions ls\n  bamfctl sessions watch\n  bamfctl sessions kill <session-id>"
     )]
     Sessions(sessions::SessionsCommand),
+    /// Work with the audit trail: verify an export's seals offline.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  bamfctl audit verify --file audit.jsonl --public-key audit-seal.pub.pem"
+    )]
+    Audit(audit::AuditCommand),
 }
 
 #[cfg(test)]

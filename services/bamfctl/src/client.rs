@@ -170,6 +170,64 @@ impl ApiClient {
     }
 }
 
+/// How long a stream (`sessions watch`) may stay silent before it is taken
+/// for dead: three of the server's 15-second keep-alives.
+pub const STREAM_READ_TIMEOUT: Duration = Duration::from_secs(45);
+
+impl ApiClient {
+    /// Opens a Server-Sent Events stream (`GET`, `Accept: text/event-stream`,
+    /// `Last-Event-ID` when resuming). Unlike [`ApiClient::send`] there is no
+    /// bound on the whole answer, only on the connect and on each read.
+    /// Failures of the request itself are [`ClientError`]s (downcast to tell
+    /// a refusal from an outage).
+    pub async fn open_stream(
+        &self,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        last_event_id: Option<u64>,
+    ) -> Result<reqwest::Response> {
+        let tls = tls::client_config(self.base.scheme() == "https")?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(STREAM_READ_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("bamfctl/", env!("CARGO_PKG_VERSION")))
+            .tls_backend_preconfigured(tls)
+            .build()
+            .context("cannot set up the HTTP client")?;
+        let mut req = http
+            .get(self.url(segments, query))
+            .header(header::ACCEPT, "text/event-stream");
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id.to_string());
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| transport_error(&self.base, e))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let header_str = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let request_id = header_str(REQUEST_ID);
+        let retry_after = header_str(header::RETRY_AFTER.as_str());
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| transport_error(&self.base, e))?;
+        Err(ClientError::from(api_error(status, &bytes, request_id, retry_after)).into())
+    }
+}
+
 /// The error of a non-2xx answer. A body outside the contract (a proxy's HTML
 /// page, say) still gives the status and a readable message.
 fn api_error(

@@ -9,7 +9,6 @@ use std::time::Duration;
 use bamf_domain::tunnel::{BridgeHeartbeat, KillCommand};
 use bamf_domain::AggregateId;
 use bamf_events::commands::{self, CommandError};
-use bamf_events::jetstream::consumer;
 use bamf_pki::Side;
 use bamf_tunnel::CloseCode;
 use common::*;
@@ -31,17 +30,9 @@ async fn command<Q: serde::Serialize>(
 
 /// Waits for a heartbeat of this bridge that satisfies `want`.
 async fn heartbeat(h: &Harness, want: impl Fn(&BridgeHeartbeat) -> bool) -> BridgeHeartbeat {
-    let stream = h.js.get_stream("BAMF_HEARTBEATS").await.unwrap();
-    let mut messages = stream
-        .create_consumer(consumer::pull::OrderedConfig {
-            filter_subject: format!("bamf.hb.bridge.{BRIDGE}"),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .messages()
-        .await
-        .unwrap();
+    let mut messages = h
+        .messages("BAMF_HEARTBEATS", &format!("bamf.hb.bridge.{BRIDGE}"))
+        .await;
     tokio::time::timeout(TIMEOUT, async {
         loop {
             let message = messages.next().await.unwrap().unwrap();

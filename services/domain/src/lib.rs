@@ -5,7 +5,8 @@
 //! Layout: [`subject`] (subject tokens, aggregate ids, `bamf.evt.…` subjects),
 //! [`timestamp`] (RFC 3339 UTC µs), [`envelope`] (the wire envelope, strict
 //! decoding), [`events`] (the catalogue: one data struct per type and version),
-//! [`schema`] (JSON Schema generation for `schemas/`), [`projection`] (the fold
+//! [`schema`] (JSON Schema generation for `schemas/`), [`seal`] (audit seals:
+//! the chained digest, the export line, verification), [`projection`] (the fold
 //! contract), [`runtime_view`] (the in-memory runtime projection), [`control`]
 //! (the control plane's decisions) and [`tunnel`] (commands and heartbeats of
 //! the tunnel path).
@@ -16,6 +17,7 @@ pub mod events;
 pub mod projection;
 pub mod runtime_view;
 pub mod schema;
+pub mod seal;
 pub mod subject;
 pub mod timestamp;
 pub mod tunnel;

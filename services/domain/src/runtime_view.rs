@@ -151,7 +151,8 @@ impl Projection for RuntimeView {
             Event::LoginFailed(_)
             | Event::AccessDenied(_)
             | Event::PasswordChanged(_)
-            | Event::SessionKilled(_) => {}
+            | Event::SessionKilled(_)
+            | Event::AuditSealed(_) => {}
             Event::RoleCreated(_)
             | Event::RoleUpdated(_)
             | Event::RoleDeleted(_)

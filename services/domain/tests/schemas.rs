@@ -9,10 +9,10 @@ fn schemas_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas")
 }
 
-/// Generated files present on disk (json only; README.md and audit/ are hand-written).
+/// Generated files present on disk (json only; README.md is hand-written).
 fn on_disk(dir: &Path) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
-    for sub in ["", "events"] {
+    for sub in ["", "events", "audit"] {
         let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
             continue;
         };

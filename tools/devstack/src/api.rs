@@ -4,20 +4,17 @@
 //!
 //! The API is ours, on loopback, plain HTTP: a request per connection with
 //! HTTP/1.0 (the answer then has a length or ends at close, never chunked),
-//! like `bamf_runtime::probe`, rather than a full HTTP client in the runner.
+//! through `bamf_runtime::probe`, rather than a full HTTP client in the runner.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use bamf_runtime::probe;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// Bound on one call, connection included.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// Largest answer read; a resource list of a dev stack is a few KiB.
-const MAX_ANSWER: u64 = 4 * 1024 * 1024;
 /// How long the agent's join token is valid: it is used within seconds.
 const JOIN_TOKEN_TTL: &str = "10m";
 
@@ -114,12 +111,20 @@ impl Api {
         body: Option<&Value>,
     ) -> Result<Value> {
         let url = format!("http://{}/api/v1{path}", self.addr);
-        let (status, text) =
-            tokio::time::timeout(CALL_TIMEOUT, exchange(self.addr, method, path, token, body))
+        let full_path = format!("/api/v1{path}");
+        let mut headers = vec!["Accept: application/json".to_string()];
+        if let Some(token) = token {
+            headers.push(format!("Authorization: Bearer {token}"));
+        }
+        let request = probe::Request {
+            method,
+            path: &full_path,
+            headers,
+            json: body.map(Value::to_string),
+        };
+        let probe::Response { status, body: text } =
+            probe::request(self.addr, &request, CALL_TIMEOUT)
                 .await
-                .map_err(|_| {
-                    anyhow::anyhow!("cannot {what}: {url} did not answer in {CALL_TIMEOUT:?}")
-                })?
                 .with_context(|| format!("cannot {what}: no HTTP answer from {url}"))?;
         let value: Value = if text.trim().is_empty() {
             Value::Null
@@ -134,42 +139,6 @@ impl Api {
         }
         Ok(value)
     }
-}
-
-async fn exchange(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&Value>,
-) -> std::io::Result<(u16, String)> {
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let mut request = format!(
-        "{method} /api/v1{path} HTTP/1.0\r\nHost: {addr}\r\nAccept: application/json\r\n\
-         Content-Length: {}\r\n",
-        body.len()
-    );
-    if !body.is_empty() {
-        request.push_str("Content-Type: application/json\r\n");
-    }
-    if let Some(token) = token {
-        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
-    }
-    request.push_str("\r\n");
-    request.push_str(&body);
-    let mut stream = TcpStream::connect(addr).await?;
-    stream.write_all(request.as_bytes()).await?;
-    let mut raw = Vec::new();
-    stream.take(MAX_ANSWER).read_to_end(&mut raw).await?;
-    let text = String::from_utf8_lossy(&raw);
-    let invalid = || std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP answer");
-    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(invalid)?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(invalid)?;
-    Ok((status, body.to_string()))
 }
 
 fn string_field(value: &Value, key: &str, what: &str) -> Result<String> {

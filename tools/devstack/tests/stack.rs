@@ -119,7 +119,12 @@ struct Stack {
 
 impl Stack {
     /// Spawns `command` and reads its output until the ready line.
-    fn start(mut command: Command) -> Stack {
+    fn start(command: Command) -> Stack {
+        Stack::start_within(command, READY_TIMEOUT)
+    }
+
+    /// [`Stack::start`], waiting at most `timeout` for each line.
+    fn start_within(mut command: Command, timeout: Duration) -> Stack {
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -139,7 +144,7 @@ impl Stack {
         let mut pids = HashMap::new();
         loop {
             let line = lines
-                .recv_timeout(READY_TIMEOUT)
+                .recv_timeout(timeout)
                 .unwrap_or_else(|_| panic!("no ready line; output so far: {seen:#?}"));
             let words: Vec<&str> = line.split_whitespace().collect();
             if let [name, pid, ..] = words.as_slice() {
@@ -585,4 +590,108 @@ fn a_requested_port_in_use_is_a_clear_error() {
         )),
         "{stderr}"
     );
+}
+
+/// README command 1, exactly as the README states it, in a clean copy of
+/// the checkout (every tracked and unignored file, no `.stack/`, no
+/// `.tools/`): it builds the programs, installs nats-server, starts the
+/// whole stack, and the ssh command it prints reaches the demo sshd
+/// (`bamfctl ssh demo -- … uname -a`). The copy lives at a fixed path under
+/// the system's temporary folder so repeated runs build incrementally; the
+/// cargo target dir is this build's.
+#[test]
+fn readme_command_one_on_a_clean_copy_ends_with_ssh_to_demo() {
+    let root = repo_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let command = readme
+        .lines()
+        .find_map(|l| l.strip_prefix("| 1 | `"))
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(command, _)| command.to_string())
+        .expect("README's table of two commands has row 1");
+    assert_eq!(command, "tools/stack", "the command this test runs");
+
+    let copy = std::env::temp_dir().join("bamf-readme-clean-copy");
+    if copy.exists() {
+        std::fs::remove_dir_all(&copy).unwrap();
+    }
+    let listed = Command::new("git")
+        .current_dir(&root)
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
+        .output()
+        .expect("git runs");
+    assert!(listed.status.success());
+    let mut copied = 0;
+    for path in listed.stdout.split(|b| *b == 0).filter(|p| !p.is_empty()) {
+        let path = std::str::from_utf8(path).unwrap();
+        let from = root.join(path);
+        if !from.is_file() {
+            continue; // deleted in the working tree
+        }
+        let to = copy.join(path);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&from, &to).unwrap(); // keeps the mode (tools/* stay executable)
+                                            // And the time of change, so cargo's fingerprints of the copy stay
+                                            // fresh from one run to the next: only what changed is rebuilt.
+        let modified = std::fs::metadata(&from).unwrap().modified().unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&to)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
+        copied += 1;
+    }
+    assert!(copied > 100, "copied {copied} files");
+    assert!(!copy.join(".stack").exists() && !copy.join(".tools").exists());
+    // PostgreSQL runs as the postgres account when we are root: it must
+    // reach the cluster under the copy's .stack/.
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let home = tempfile::tempdir().unwrap();
+    let bamf_home = tempfile::tempdir().unwrap();
+    let mut shell = Command::new("bash");
+    shell
+        .current_dir(&copy)
+        .arg("-c")
+        .arg(format!("exec {command}"))
+        .env("HOME", home.path())
+        .env_remove("BAMF_API_URL")
+        .env_remove("BAMF_NATS_SERVER")
+        // A fresh machine: the stack makes its own PostgreSQL cluster.
+        .env_remove("DATABASE_URL")
+        .stdin(Stdio::null());
+    let stack = Stack::start_within(shell, Duration::from_secs(1500));
+    let api_url = stack.api_url();
+    let state = copy.join(".stack");
+    assert!(
+        copy.join(".tools").exists(),
+        "nats-server was installed into the copy"
+    );
+    let ssh_hint = "bamfctl ssh demo -- -i .stack/ssh/id_ed25519";
+    assert!(stack.printed(ssh_hint), "{ssh_hint:?} in {:#?}", stack.seen);
+
+    let programs = programs();
+    login(&programs, bamf_home.path(), &api_url, &state);
+    let ssh = ssh_demo(
+        &programs,
+        bamf_home.path(),
+        &api_url,
+        &state,
+        &state.join("ssh/id_ed25519"),
+        &["uname", "-a"],
+    );
+    let local = Command::new("uname").arg("-a").output().unwrap();
+    assert_eq!(
+        stdout_of(&ssh, "bamfctl ssh demo -- uname -a"),
+        String::from_utf8(local.stdout).unwrap()
+    );
+    stack.stop();
+    std::fs::remove_dir_all(&copy).unwrap();
 }

@@ -11,6 +11,7 @@ pub mod roles;
 pub mod sessions;
 pub mod tokens;
 pub mod users;
+pub mod watch;
 
 use std::time::SystemTime;
 

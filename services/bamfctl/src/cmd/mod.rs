@@ -2,6 +2,7 @@
 //! stdout and return errors; `main` prints those on stderr and exits 1.
 
 pub mod agents;
+pub mod audit;
 pub mod auth;
 pub mod connect;
 pub mod logins;
@@ -45,6 +46,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Ssh(args) => ssh::run(&ctx()?, args).await,
         Command::Psql(args) => psql::run(&ctx()?, args).await,
         Command::Sessions(c) => sessions::run(&ctx()?, c).await,
+        // Offline: needs neither the API nor a login.
+        Command::Audit(c) => audit::run(c),
     }
 }
 

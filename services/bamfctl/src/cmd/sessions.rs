@@ -1,4 +1,6 @@
-//! `sessions ls|kill`: open tunnel sessions.
+//! `sessions ls|watch|kill`: open tunnel sessions (`watch` in `sessions/watch.rs`).
+
+mod watch;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
@@ -15,6 +17,22 @@ pub enum SessionsCommand {
     Ls {
         #[command(flatten)]
         out: JsonFlag,
+    },
+    /// Follow tunnel sessions live: a table redrawn on each change (your own;
+    /// admins and auditors see all). Resumes by itself after a lost connection.
+    #[command(after_help = "Examples:\n  bamfctl sessions watch\n  \
+        bamfctl sessions watch --json --resource orders-db\n  \
+        bamfctl sessions watch --user alice@corp.example > sessions.log")]
+    Watch {
+        /// Print one JSON line per change instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Only this user's sessions (e-mail).
+        #[arg(long, value_name = "EMAIL")]
+        user: Option<String>,
+        /// Only sessions to this resource.
+        #[arg(long, value_name = "NAME")]
+        resource: Option<String>,
     },
     /// End a tunnel session now; the bridge closes both sides (admin).
     #[command(after_help = "Example:\n  bamfctl sessions kill 01JD3Z8Q3V6N0M4W2X7Y5T1R8K")]
@@ -45,6 +63,18 @@ pub async fn run(ctx: &Ctx, cmd: SessionsCommand) -> Result<()> {
                 );
             }
             t.print()
+        }
+        SessionsCommand::Watch {
+            json,
+            user,
+            resource,
+        } => {
+            let spec = watch::Watch {
+                json,
+                user,
+                resource,
+            };
+            watch::run(&client, spec).await
         }
         SessionsCommand::Kill { id } => {
             client

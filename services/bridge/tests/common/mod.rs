@@ -169,19 +169,28 @@ impl Harness {
         .unwrap_or_else(|_| panic!("no {event_type} event for session {session}"))
     }
 
-    /// The audit record about `session` (`access.denied`), waited for in BAMF_AUDIT.
-    pub async fn audit(&self, session: &str) -> serde_json::Value {
-        let stream = self.js.get_stream("BAMF_AUDIT").await.unwrap();
-        let mut messages = stream
+    /// An ordered consumer's messages on `filter` of `stream`, from the start.
+    pub async fn messages(&self, stream: &str, filter: &str) -> consumer::pull::Ordered {
+        self.js
+            .get_stream(stream)
+            .await
+            .unwrap()
             .create_consumer(consumer::pull::OrderedConfig {
-                filter_subject: "bamf.audit.access.denied".into(),
+                filter_subject: filter.to_string(),
                 ..Default::default()
             })
             .await
             .unwrap()
             .messages()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// The audit record about `session` (`access.denied`), waited for in BAMF_AUDIT.
+    pub async fn audit(&self, session: &str) -> serde_json::Value {
+        let mut messages = self
+            .messages("BAMF_AUDIT", "bamf.audit.access.denied")
+            .await;
         tokio::time::timeout(TIMEOUT, async {
             loop {
                 let message = messages.next().await.unwrap().unwrap();
@@ -197,17 +206,9 @@ impl Harness {
 
     /// Every event of `session`, from the start of the stream, as they come.
     pub async fn events(&self, session: &str) -> impl futures::Stream<Item = Envelope> + Unpin {
-        let stream = self.js.get_stream("BAMF_EVENTS").await.unwrap();
-        let messages = stream
-            .create_consumer(consumer::pull::OrderedConfig {
-                filter_subject: format!("bamf.evt.session.{session}.>"),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .messages()
-            .await
-            .unwrap();
+        let messages = self
+            .messages("BAMF_EVENTS", &format!("bamf.evt.session.{session}.>"))
+            .await;
         Box::pin(messages.map(|m| Envelope::decode(&m.unwrap().message.payload).unwrap()))
     }
 

@@ -46,3 +46,38 @@ pub struct SessionKilled {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChanged {}
+
+/// A signed seal over the `BAMF_AUDIT` records since the previous seal
+/// (tamper evidence; subject: a fresh id; actor: the sealing API, `system`).
+/// Published on `bamf.audit.audit.sealed` by one API replica at a time; see
+/// `docs/audit.md` and [`crate::seal`] for how it is computed and checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSealed {
+    /// First `BAMF_AUDIT` sequence covered (the previous seal's `last_seq + 1`).
+    pub first_seq: u64,
+    /// Last `BAMF_AUDIT` sequence covered, fixed when the seal was started.
+    pub last_seq: u64,
+    /// Number of records covered (`last_seq - first_seq + 1`).
+    pub record_count: u64,
+    /// SHA-256 over (`prev_digest` ‖ each covered record's raw payload bytes, in
+    /// sequence order): the chain head after this seal.
+    pub digest: super::Sha256Hex,
+    /// Stream sequence of the previous seal; 0 for the first seal.
+    pub prev_seal_seq: u64,
+    /// The previous seal's `digest`; 64 zeros for the first seal.
+    pub prev_digest: super::Sha256Hex,
+    /// SHA-256 of each covered record's payload, in sequence order, so a
+    /// verifier can name the altered record (the signature covers `digest`,
+    /// which these must reproduce).
+    pub record_digests: Vec<super::Sha256Hex>,
+    /// Signature algorithm: `ed25519`.
+    pub algorithm: String,
+    /// First 16 hex characters of the SHA-256 of the raw public key.
+    pub key_id: String,
+    /// The signing public key: SubjectPublicKeyInfo DER, base64 (the body of
+    /// its PEM file). Informative only: verify with a key obtained out of band.
+    pub public_key: String,
+    /// Signature over the 32 raw bytes of `digest`, base64.
+    pub signature: String,
+}

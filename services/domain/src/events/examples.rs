@@ -138,5 +138,18 @@ pub fn examples() -> Vec<Event> {
         Event::SessionKilled(SessionKilled {
             bridge_id: AggregateId::new("bridge-1").unwrap(),
         }),
+        Event::AuditSealed(AuditSealed {
+            first_seq: 1,
+            last_seq: 2,
+            record_count: 2,
+            digest: digest(0x5e),
+            prev_seal_seq: 0,
+            prev_digest: digest(0x00),
+            record_digests: vec![digest(0x01), digest(0x02)],
+            algorithm: "ed25519".into(),
+            key_id: "0123456789abcdef".into(),
+            public_key: "MCowBQYDK2VwAyEA".into(),
+            signature: "c2lnbmF0dXJl".into(),
+        }),
     ]
 }

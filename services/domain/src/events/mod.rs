@@ -11,6 +11,7 @@ mod audit;
 mod common;
 mod examples;
 mod login;
+mod outcome;
 mod role;
 mod session;
 mod user;
@@ -20,6 +21,7 @@ pub use audit::*;
 pub use common::*;
 pub use examples::examples;
 pub use login::*;
+pub use outcome::*;
 pub use role::*;
 pub use session::*;
 pub use user::*;
@@ -118,6 +120,7 @@ catalogue! {
     AccessDenied => ("access.denied", 1, AccessDenied),
     PasswordChanged => ("user.password_changed", 1, PasswordChanged),
     SessionKilled => ("session.killed", 1, SessionKilled),
+    AuditSealed => ("audit.sealed", 1, AuditSealed),
 }
 
 /// Types that are only ever published to `bamf.audit.<category>.<action>`.
@@ -126,6 +129,7 @@ pub const AUDIT_ONLY: &[&str] = &[
     "access.denied",
     "user.password_changed",
     "session.killed",
+    "audit.sealed",
 ];
 
 impl Event {

@@ -1,0 +1,460 @@
+//! `sessions watch`: tunnel sessions as they change, from the API's
+//! `GET /sessions/watch` Server-Sent Events (bamfctl never talks to NATS).
+//!
+//! Output: `--json` prints one JSON line per change (the server's row),
+//! flushed at once; on a terminal a table redrawn on each change (and each
+//! second, for the age column), closed sessions lingering a few seconds; into
+//! a pipe or file one plain line per change.
+//!
+//! The snapshot the server sends on connect (rows without an `id:`) is held
+//! until its `ready` event and printed whole, so a connection lost mid-snapshot
+//! prints nothing twice. A lost connection is resumed with backoff, sending
+//! `Last-Event-ID` = the id of the last event printed: the server replays what
+//! happened meanwhile, nothing missed or repeated. Ctrl-C ends with status 0.
+
+use std::collections::BTreeMap;
+use std::io::{self, IsTerminal, Write};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::client::ApiClient;
+use crate::error::ClientError;
+use crate::output::Table;
+
+/// First pause before reconnecting; doubled on each failure up to the max.
+const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How long a closed or denied session stays in the live table.
+const CLOSED_LINGER: time::Duration = time::Duration::seconds(10);
+/// The live table's redraw interval when nothing changes (the age column).
+const REDRAW: Duration = Duration::from_secs(1);
+/// Longest SSE event bamfctl buffers; the server's rows are far smaller.
+const MAX_EVENT_BYTES: usize = 1 << 20;
+
+/// What to watch.
+pub struct Watch {
+    pub json: bool,
+    pub user: Option<String>,
+    pub resource: Option<String>,
+}
+
+/// Runs until Ctrl-C (status 0), a refusal, or stdout closing.
+pub async fn run(client: &ApiClient, watch: Watch) -> Result<()> {
+    let stdout = io::stdout();
+    let mode = if watch.json {
+        Mode::Json
+    } else if stdout.is_terminal() {
+        Mode::Table
+    } else {
+        Mode::Lines
+    };
+    let mut out = Printer::new(mode);
+    let outcome = tokio::select! {
+        r = follow(client, &watch, &mut out) => Some(r),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    out.finish();
+    match outcome {
+        None => Ok(()),
+        Some(Err(e)) if is_broken_pipe(&e) => Ok(()),
+        Some(r) => r,
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Connects, reads, and reconnects from the last id printed.
+async fn follow(client: &ApiClient, watch: &Watch, out: &mut Printer) -> Result<()> {
+    let mut query: Vec<(&str, &str)> = Vec::new();
+    if let Some(u) = &watch.user {
+        query.push(("user", u));
+    }
+    if let Some(r) = &watch.resource {
+        query.push(("resource", r));
+    }
+    let mut last: Option<u64> = None;
+    let mut backoff = INITIAL_BACKOFF;
+    let mut connected_once = false;
+    loop {
+        match client
+            .open_stream(&["sessions", "watch"], &query, last)
+            .await
+        {
+            Ok(response) => {
+                if connected_once {
+                    let after = last.map_or("the snapshot".to_string(), |n| format!("event {n}"));
+                    eprintln!("bamfctl: reconnected; resumed after {after}");
+                }
+                connected_once = true;
+                backoff = INITIAL_BACKOFF;
+                let lost = read(response, &mut last, out).await;
+                // Printing failed (stdout closed): that ends the watch.
+                let lost = match lost {
+                    Err(Lost::Output(e)) => return Err(e),
+                    Err(Lost::Stream(why)) => why,
+                    Ok(()) => "the API ended the stream".to_string(),
+                };
+                eprintln!("bamfctl: connection lost ({lost}); resuming");
+            }
+            Err(e) => {
+                let retry = match e.downcast_ref::<ClientError>() {
+                    // Starting, or catching up: it says to retry.
+                    Some(ClientError::Api(api)) => api.status == 503,
+                    // Down (a restart): keep trying once we had a stream.
+                    Some(_) => connected_once,
+                    None => false,
+                };
+                if !retry {
+                    return Err(e).context("cannot watch sessions");
+                }
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Why a stream stopped.
+enum Lost {
+    /// The connection or the event stream failed: resume.
+    Stream(String),
+    /// stdout failed: stop.
+    Output(anyhow::Error),
+}
+
+/// Reads one connection's events until it ends.
+async fn read(
+    mut response: reqwest::Response,
+    last: &mut Option<u64>,
+    out: &mut Printer,
+) -> Result<(), Lost> {
+    let mut parser = SseParser::default();
+    let mut snapshot: Vec<Value> = Vec::new();
+    let mut tick = tokio::time::interval(REDRAW);
+    loop {
+        let chunk = tokio::select! {
+            chunk = response.chunk() => chunk,
+            _ = tick.tick(), if out.mode == Mode::Table => {
+                out.redraw(*last).map_err(Lost::Output)?;
+                continue;
+            }
+        };
+        let chunk = match chunk {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(Lost::Stream(crate::error::root_cause(&e))),
+        };
+        let events = parser
+            .push(&chunk)
+            .map_err(|e| Lost::Stream(e.to_string()))?;
+        for event in events {
+            let id = match event.id.as_deref().map(str::parse::<u64>) {
+                None => None,
+                Some(Ok(id)) => Some(id),
+                Some(Err(_)) => return Err(Lost::Stream(format!("bad event id {:?}", event.id))),
+            };
+            match event.event.as_str() {
+                "session" => {
+                    let row: Value = serde_json::from_str(&event.data)
+                        .map_err(|e| Lost::Stream(format!("a session event is not JSON: {e}")))?;
+                    match id {
+                        // A snapshot row: printed with the rest at `ready`.
+                        None => snapshot.push(row),
+                        Some(id) => {
+                            out.change(&row, Some(id)).map_err(Lost::Output)?;
+                            *last = Some(id);
+                        }
+                    }
+                }
+                "ready" => {
+                    for row in snapshot.drain(..) {
+                        out.change(&row, id).map_err(Lost::Output)?;
+                    }
+                    if id.is_some() {
+                        *last = id;
+                    }
+                    out.redraw(*last).map_err(Lost::Output)?;
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// One Server-Sent Event.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SseEvent {
+    pub event: String,
+    pub data: String,
+    pub id: Option<String>,
+}
+
+/// A small `text/event-stream` parser: `event:`, `data:` (joined by
+/// newlines), `id:`; comments and other fields ignored; CRLF or LF lines.
+#[derive(Default)]
+pub struct SseParser {
+    buf: Vec<u8>,
+    current: SseEvent,
+    has_data: bool,
+}
+
+impl SseParser {
+    /// Feeds bytes; answers the events they completed.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<SseEvent>> {
+        self.buf.extend_from_slice(bytes);
+        let mut events = Vec::new();
+        while let Some(end) = self.buf.iter().position(|&b| b == b'\n') {
+            let mut line: Vec<u8> = self.buf.drain(..=end).collect();
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            let line = String::from_utf8(line).context("an event line is not UTF-8")?;
+            if line.is_empty() {
+                if self.has_data {
+                    let mut event = std::mem::take(&mut self.current);
+                    if event.event.is_empty() {
+                        event.event = "message".into();
+                    }
+                    events.push(event);
+                }
+                self.current = SseEvent::default();
+                self.has_data = false;
+                continue;
+            }
+            if line.starts_with(':') {
+                continue;
+            }
+            let (field, value) = line.split_once(':').unwrap_or((&line, ""));
+            let value = value.strip_prefix(' ').unwrap_or(value);
+            match field {
+                "event" => self.current.event = value.to_string(),
+                "data" => {
+                    if self.has_data {
+                        self.current.data.push('\n');
+                    }
+                    self.current.data.push_str(value);
+                    self.has_data = true;
+                }
+                "id" => self.current.id = Some(value.to_string()),
+                _ => {}
+            }
+        }
+        anyhow::ensure!(
+            self.buf.len() + self.current.data.len() <= MAX_EVENT_BYTES,
+            "an event is longer than {MAX_EVENT_BYTES} bytes"
+        );
+        Ok(events)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Json,
+    Table,
+    Lines,
+}
+
+/// Prints changes in the chosen mode.
+struct Printer {
+    mode: Mode,
+    /// The live table's rows, by session id.
+    rows: BTreeMap<String, Value>,
+    drawn: bool,
+}
+
+impl Printer {
+    fn new(mode: Mode) -> Self {
+        Printer {
+            mode,
+            rows: BTreeMap::new(),
+            drawn: false,
+        }
+    }
+
+    fn change(&mut self, row: &Value, seq: Option<u64>) -> Result<()> {
+        match self.mode {
+            Mode::Json => write_flushed(&format!("{row}\n")),
+            Mode::Lines => write_flushed(&format!("{}\n", line(row))),
+            Mode::Table => {
+                self.rows.insert(text(row, "session_id"), row.clone());
+                self.redraw(seq)
+            }
+        }
+    }
+
+    /// Redraws the live table (table mode only).
+    fn redraw(&mut self, seq: Option<u64>) -> Result<()> {
+        if self.mode != Mode::Table {
+            return Ok(());
+        }
+        let now = OffsetDateTime::now_utc();
+        self.rows.retain(|_, r| {
+            let ended = matches!(text(r, "state").as_str(), "closed" | "denied");
+            !ended || parse_time(&text(r, "changed_at")).is_none_or(|t| now - t < CLOSED_LINGER)
+        });
+        let mut table = Table::new([
+            "USER", "RESOURCE", "AGENT", "BRIDGE", "STATE", "AGE", "UP", "DOWN",
+        ]);
+        let mut rows: Vec<&Value> = self.rows.values().collect();
+        rows.sort_by_key(|r| text(r, "started_at"));
+        for r in rows {
+            let agent = match text(r, "agent_name") {
+                name if name.is_empty() => text(r, "agent_id"),
+                name => name,
+            };
+            let age = parse_time(&text(r, "started_at"))
+                .map(|t| age(now - t))
+                .unwrap_or_default();
+            table.row([
+                text(r, "email"),
+                text(r, "resource"),
+                agent,
+                text(r, "bridge_id"),
+                text(r, "state"),
+                age,
+                bytes(r["bytes_up"].as_u64().unwrap_or(0)),
+                bytes(r["bytes_down"].as_u64().unwrap_or(0)),
+            ]);
+        }
+        let at = seq.map(|s| format!(" at event {s}")).unwrap_or_default();
+        // Home, clear screen: plain ANSI, no terminal library.
+        let screen = format!(
+            "\x1b[H\x1b[2J{}\n{} session(s){at}; Ctrl-C to stop\n",
+            table.render(),
+            self.rows.len()
+        );
+        self.drawn = true;
+        write_flushed(&screen)
+    }
+
+    fn finish(&self) {
+        if self.drawn {
+            let _ = write_flushed("\n");
+        }
+    }
+}
+
+fn write_flushed(text: &str) -> Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("cannot write to stdout")
+}
+
+/// `field` of `row` as text (empty when missing).
+fn text(row: &Value, field: &str) -> String {
+    match row.get(field) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// One change as a plain line (stdout not a terminal).
+fn line(row: &Value) -> String {
+    let mut line = format!(
+        "{} {} {} {} {} agent={} bridge={} up={} down={} session={}",
+        text(row, "changed_at"),
+        text(row, "state"),
+        text(row, "email"),
+        text(row, "resource"),
+        text(row, "resource_type"),
+        dash(text(row, "agent_id")),
+        dash(text(row, "bridge_id")),
+        text(row, "bytes_up"),
+        text(row, "bytes_down"),
+        text(row, "session_id"),
+    );
+    let reason = text(row, "reason");
+    if !reason.is_empty() {
+        line.push_str(&format!(" reason={reason:?}"));
+    }
+    line
+}
+
+fn dash(s: String) -> String {
+    if s.is_empty() {
+        "-".into()
+    } else {
+        s
+    }
+}
+
+fn parse_time(s: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(s, &Rfc3339).ok()
+}
+
+/// `42s`, `3m05s`, `2h07m`.
+fn age(d: time::Duration) -> String {
+    let s = d.whole_seconds().max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// `512B`, `1.5KiB`, `3.2MiB`, `1.0GiB`.
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n}B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1}{}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_parsed_across_chunks_and_comments_ignored() {
+        let mut p = SseParser::default();
+        assert!(p.push(b": keep-alive\n\nevent: sess").unwrap().is_empty());
+        let got = p
+            .push(b"ion\r\ndata: {\"a\":1}\r\nid: 7\r\n\r\nevent: ready\ndata: x\ndata: y\n\n")
+            .unwrap();
+        assert_eq!(
+            got,
+            [
+                SseEvent {
+                    event: "session".into(),
+                    data: "{\"a\":1}".into(),
+                    id: Some("7".into())
+                },
+                SseEvent {
+                    event: "ready".into(),
+                    data: "x\ny".into(),
+                    id: None
+                },
+            ]
+        );
+        assert!(p.push(&vec![b'a'; MAX_EVENT_BYTES + 1]).is_err());
+    }
+
+    #[test]
+    fn cells_are_short() {
+        assert_eq!(age(time::Duration::seconds(42)), "42s");
+        assert_eq!(age(time::Duration::seconds(185)), "3m05s");
+        assert_eq!(age(time::Duration::seconds(7620)), "2h07m");
+        assert_eq!(bytes(512), "512B");
+        assert_eq!(bytes(1536), "1.5KiB");
+        assert_eq!(bytes(5 << 20), "5.0MiB");
+    }
+}

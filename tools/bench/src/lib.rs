@@ -10,6 +10,10 @@
 //!   per resource against cloning its label map.
 //! - [`revocation`]: delay from a revocation answered by one replica to the
 //!   first refusal by another, against one request to that replica.
+//! - [`tunnel`]: throughput through the real bridge and agent against TCP
+//!   and TLS relays of the same topology; session set-up latency from
+//!   `POST /connect` to the first echoed byte; bridge memory per idle
+//!   paired session, the bridge in a process of its own.
 //! - [`stack`]: bamf-api replicas in-process on testkit backends, and a JSON
 //!   client; [`load`]: the closed-loop HTTP load generator; [`stats`]:
 //!   percentiles and tables; [`mem`]: peak memory and CPU time from `/proc`
@@ -23,3 +27,4 @@ pub mod resources;
 pub mod revocation;
 pub mod stack;
 pub mod stats;
+pub mod tunnel;

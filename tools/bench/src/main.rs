@@ -20,6 +20,8 @@ enum Command {
     Resources(bamf_bench::resources::Args),
     /// Two API replicas: delay until a revocation on one is honoured by the other.
     Revocation(bamf_bench::revocation::Args),
+    /// Tunnels: throughput, session set-up latency, bridge memory per idle session.
+    Tunnel(bamf_bench::tunnel::Args),
 }
 
 #[tokio::main]
@@ -28,5 +30,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Eventlog(args) => bamf_bench::eventlog::run(args).await,
         Command::Resources(args) => bamf_bench::resources::run(args).await,
         Command::Revocation(args) => bamf_bench::revocation::run(args).await,
+        Command::Tunnel(args) => bamf_bench::tunnel::run(args).await,
     }
 }

@@ -1,9 +1,18 @@
-//! Memory readings from `/proc/self/status` and CPU time from
+//! Memory readings from `/proc/<pid>/status` and CPU time from
 //! `/proc/self/stat` (Linux).
 
 /// A `Vm*` field of `/proc/self/status`, in KiB.
 pub fn status_kib(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    proc_status_kib("self", field)
+}
+
+/// A `Vm*` field of another process's `/proc/<pid>/status`, in KiB.
+pub fn pid_status_kib(pid: u32, field: &str) -> Option<u64> {
+    proc_status_kib(&pid.to_string(), field)
+}
+
+fn proc_status_kib(process: &str, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{process}/status")).ok()?;
     status
         .lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
@@ -29,7 +38,38 @@ pub fn rss_mib() -> f64 {
 /// CPU time (user + system, every thread) this process has used, from
 /// `/proc/self/stat` in clock ticks of 10 ms (USER_HZ is 100 on Linux).
 pub fn process_cpu() -> Option<std::time::Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_of("self")
+}
+
+/// [`process_cpu`] of another process.
+pub fn pid_cpu(pid: u32) -> Option<std::time::Duration> {
+    cpu_of(&pid.to_string())
+}
+
+/// This process's child processes whose command name is `name` (from
+/// `/proc/self/task/*/children` and `/proc/<pid>/comm`).
+pub fn children_named(name: &str) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|children| {
+            children
+                .split_whitespace()
+                .filter_map(|pid| pid.parse::<u32>().ok())
+                .collect::<Vec<_>>()
+        })
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim() == name)
+        })
+        .collect()
+}
+
+fn cpu_of(process: &str) -> Option<std::time::Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{process}/stat")).ok()?;
     // The command name (field 2) may hold spaces; fields after it are plain.
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();

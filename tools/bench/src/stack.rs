@@ -39,12 +39,17 @@ impl Stack {
         })
     }
 
+    /// The replicas' data_dir (the API's CA is `ca.crt` / `ca.key` in it).
+    pub fn api_data_dir(&self) -> std::path::PathBuf {
+        self.data.path().join("api")
+    }
+
     fn config(&self) -> ApiConfig {
         ApiConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             nats_url: self.nats.url(),
             database_url: self.db.url().into(),
-            data_dir: self.data.path().join("api"),
+            data_dir: self.api_data_dir(),
             shutdown_grace: Duration::from_secs(3),
             admin_email: ADMIN_EMAIL.into(),
             admin_password: ADMIN_PASSWORD.into(),

@@ -143,19 +143,12 @@ impl ApiClient {
             .send()
             .await
             .map_err(|e| transport_error(&self.base, e))?;
-        let status = resp.status();
-        let header_str = |name: &str| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let request_id = header_str(REQUEST_ID);
-        let retry_after = header_str(header::RETRY_AFTER.as_str());
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| transport_error(&self.base, e))?;
+        let Answer {
+            status,
+            request_id,
+            retry_after,
+            bytes,
+        } = self.read_answer(resp).await?;
         if status.is_success() {
             if bytes.is_empty() {
                 return Ok(Value::Null);
@@ -167,6 +160,39 @@ impl ApiClient {
             });
         }
         Err(api_error(status, &bytes, request_id, retry_after).into())
+    }
+}
+
+/// An answer read to its end: status, the ids error reports quote, body.
+struct Answer {
+    status: reqwest::StatusCode,
+    request_id: Option<String>,
+    retry_after: Option<String>,
+    bytes: Vec<u8>,
+}
+
+impl ApiClient {
+    async fn read_answer(&self, resp: reqwest::Response) -> Result<Answer, ClientError> {
+        let header_str = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let request_id = header_str(REQUEST_ID);
+        let retry_after = header_str(header::RETRY_AFTER.as_str());
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| transport_error(&self.base, e))?
+            .to_vec();
+        Ok(Answer {
+            status,
+            request_id,
+            retry_after,
+            bytes,
+        })
     }
 }
 
@@ -208,22 +234,15 @@ impl ApiClient {
             .send()
             .await
             .map_err(|e| transport_error(&self.base, e))?;
-        let status = resp.status();
-        if status.is_success() {
+        if resp.status().is_success() {
             return Ok(resp);
         }
-        let header_str = |name: &str| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let request_id = header_str(REQUEST_ID);
-        let retry_after = header_str(header::RETRY_AFTER.as_str());
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| transport_error(&self.base, e))?;
+        let Answer {
+            status,
+            request_id,
+            retry_after,
+            bytes,
+        } = self.read_answer(resp).await?;
         Err(ClientError::from(api_error(status, &bytes, request_id, retry_after)).into())
     }
 }

@@ -43,6 +43,8 @@ pub struct Dialer {
     pub sessions: Arc<Semaphore>,
     pub timeout: Duration,
     pub shutdown: Shutdown,
+    /// QUIC endpoints every session connects through.
+    pub endpoints: session::Endpoints,
 }
 
 impl Dialer {
@@ -152,6 +154,7 @@ impl Dialer {
             port: resource.port,
         };
         let outcome = session::run(
+            &self.endpoints,
             &command,
             &cert,
             key.private_key_der(),

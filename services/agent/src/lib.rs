@@ -114,6 +114,7 @@ async fn agent(
         sessions: Arc::new(Semaphore::new(config.max_sessions)),
         timeout: config.request_timeout,
         shutdown: shutdown.clone(),
+        endpoints: Default::default(),
     });
     shutdown.spawn(dialer.serve(inbox));
 

@@ -5,8 +5,8 @@
 //! connection to the configured target, and a splice both ways. The session
 //! ends when the bridge closes the connection (or at shutdown).
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
@@ -26,9 +26,39 @@ pub struct SessionTarget {
     pub port: u16,
 }
 
+/// The agent's QUIC client endpoints, one per address family, opened on
+/// first use and shared by all its sessions: one UDP socket and one set of
+/// receive buffers, not a new endpoint (and its buffers) per session — a
+/// large part of a session's set-up cost. Each session still has its own
+/// connection and TLS configuration (`connect_with`).
+#[derive(Debug, Default)]
+pub struct Endpoints {
+    v4: OnceLock<quinn::Endpoint>,
+    v6: OnceLock<quinn::Endpoint>,
+}
+
+impl Endpoints {
+    /// The endpoint for reaching `addr`, opened on first use (inside the
+    /// runtime that drives it).
+    fn for_addr(&self, addr: &SocketAddr) -> anyhow::Result<quinn::Endpoint> {
+        let (slot, bind): (_, SocketAddr) = if addr.is_ipv4() {
+            (&self.v4, (Ipv4Addr::UNSPECIFIED, 0).into())
+        } else {
+            (&self.v6, (Ipv6Addr::UNSPECIFIED, 0).into())
+        };
+        if let Some(endpoint) = slot.get() {
+            return Ok(endpoint.clone());
+        }
+        let endpoint = quinn::Endpoint::client(bind).context("cannot open a UDP socket")?;
+        // Two first sessions at once: one endpoint wins, the other is dropped.
+        Ok(slot.get_or_init(|| endpoint).clone())
+    }
+}
+
 /// Connects to the bridge and serves its streams until the connection ends.
 /// Returns how many streams were accepted.
 pub async fn run(
+    endpoints: &Endpoints,
     command: &DialCommand,
     cert: &DialCert,
     key: PrivateKeyDer<'static>,
@@ -46,12 +76,7 @@ pub async fn run(
         .context("cannot build the QUIC client config")?;
 
     let addr = resolve(&command.bridge_addr, timeout).await?;
-    let bind: SocketAddr = if addr.is_ipv4() {
-        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let endpoint = quinn::Endpoint::client(bind).context("cannot open a UDP socket")?;
+    let endpoint = endpoints.for_addr(&addr)?;
     let connecting = endpoint
         .connect_with(client, addr, &command.bridge_server_name)
         .with_context(|| format!("cannot connect to bridge {addr}"))?;
@@ -68,6 +93,9 @@ pub async fn run(
             biased;
             _ = shutdown.triggered() => {
                 connection.close(CloseCode::Normal.varint(), CloseCode::Normal.reason().as_bytes());
+                // Lets the close reach the bridge before the process ends;
+                // bounded in case it is unreachable.
+                let _ = tokio::time::timeout(timeout, endpoint.wait_idle()).await;
                 break;
             }
             accepted = connection.accept_bi() => accepted,
@@ -85,8 +113,7 @@ pub async fn run(
             }
         }
     }
-    // Lets the close reach the bridge; bounded in case it is unreachable.
-    let _ = tokio::time::timeout(timeout, endpoint.wait_idle()).await;
+    // Otherwise the bridge ended the connection: nothing is left to send.
     Ok(streams)
 }
 

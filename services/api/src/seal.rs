@@ -30,6 +30,8 @@ use bamf_runtime::Shutdown;
 use base64::Engine;
 use ring::rand::SystemRandom;
 use ring::signature::{Ed25519KeyPair, KeyPair};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::PrivatePkcs8KeyDer;
 use tracing::{debug, info, warn};
 
 /// The seal key's file in `data_dir` (PKCS#8 PEM, mode 0600).
@@ -73,17 +75,6 @@ fn pem(label: &str, b64: &str) -> String {
     out
 }
 
-fn pem_body(text: &str) -> anyhow::Result<Vec<u8>> {
-    let body: String = text
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .collect::<Vec<_>>()
-        .concat();
-    base64::engine::general_purpose::STANDARD
-        .decode(body.trim())
-        .context("not PEM")
-}
-
 /// Loads the seal key from `data_dir`, creating it (0600, exclusively: a
 /// replica sharing the directory that loses the race loads the winner's) on
 /// first start. Writes the public key next to it.
@@ -94,11 +85,11 @@ pub fn load_or_create_key(data_dir: &Path) -> anyhow::Result<SealKey> {
     } else {
         create_key(&path)?
     };
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read the audit seal key {}", path.display()))?;
-    let der = pem_body(&text)
-        .with_context(|| format!("the audit seal key {} is not PEM", path.display()))?;
-    let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).map_err(|e| {
+    // Like the CA key: bounded, and refused when group or others can read it.
+    let text = bamf_runtime::files::read_key_file(&path)?;
+    let der = PrivatePkcs8KeyDer::from_pem_slice(text.as_bytes())
+        .with_context(|| format!("the audit seal key {} is not PKCS#8 PEM", path.display()))?;
+    let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der.secret_pkcs8_der()).map_err(|e| {
         anyhow::anyhow!(
             "the audit seal key {} is not an Ed25519 PKCS#8 key: {e}",
             path.display()

@@ -77,9 +77,12 @@ impl ApiClient {
     pub fn new(api_url: &str, token: Option<String>) -> Result<Self> {
         let base = parse_api_url(api_url)?;
         let tls = tls::client_config(base.scheme() == "https")?;
+        // One client for requests and streams: a read may stay silent for
+        // STREAM_READ_TIMEOUT; a plain request is bounded as a whole by
+        // REQUEST_TIMEOUT in `send`, streams only by their reads.
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
+            .read_timeout(STREAM_READ_TIMEOUT)
             // The API never redirects; following one could carry the token elsewhere.
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("bamfctl/", env!("CARGO_PKG_VERSION")))
@@ -132,7 +135,10 @@ impl ApiClient {
         body: Option<&Value>,
     ) -> Result<Value, ClientError> {
         let url = self.url(segments, query);
-        let mut req = self.http.request(method, url.clone());
+        let mut req = self
+            .http
+            .request(method, url.clone())
+            .timeout(REQUEST_TIMEOUT);
         if let Some(token) = &self.token {
             req = req.bearer_auth(token);
         }
@@ -212,16 +218,8 @@ impl ApiClient {
         query: &[(&str, &str)],
         last_event_id: Option<u64>,
     ) -> Result<reqwest::Response> {
-        let tls = tls::client_config(self.base.scheme() == "https")?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(STREAM_READ_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("bamfctl/", env!("CARGO_PKG_VERSION")))
-            .tls_backend_preconfigured(tls)
-            .build()
-            .context("cannot set up the HTTP client")?;
-        let mut req = http
+        let mut req = self
+            .http
             .get(self.url(segments, query))
             .header(header::ACCEPT, "text/event-stream");
         if let Some(token) = &self.token {

@@ -313,26 +313,7 @@ pub async fn renew_forever(
             () = tokio::time::sleep(due) => {}
             () = shutdown.token().cancelled() => return,
         }
-        let next = match renew(&config, &api, &identity, &wanted).await {
-            Ok(next) => Ok(next),
-            Err(e) if refused(&e) && !config.bootstrap_token.trim().is_empty() => {
-                warn!(error = %e, "renewal refused; enrolling again with the bootstrap token");
-                enroll(&config, &api, &wanted).await.map_err(|e| match e {
-                    Enrol::Refused(e) => format!("{e:#}"),
-                    Enrol::Unreachable(e) => e.to_string(),
-                })
-            }
-            Err(e) => Err(format!("{:#}", anyhow::Error::new(e))),
-        };
-        let stored = next.and_then(|next| {
-            next.store(&config.data_dir)
-                .and_then(|()| {
-                    slot.replace(next.cert_der()?, next.key_der()?)
-                        .context("the renewed certificate does not fit the key")
-                })
-                .map(|()| next)
-                .map_err(|e| format!("{e:#}"))
-        });
+        let stored = renew_and_swap(&config, &api, &identity, &wanted, &slot).await;
         match stored {
             Ok(next) => {
                 info!(bridge = %config.bridge_id, "certificate renewed");
@@ -340,7 +321,7 @@ pub async fn renew_forever(
                 pause = FIRST_RETRY;
             }
             Err(error) => {
-                warn!(%error, retry_in = ?pause, "certificate renewal failed");
+                warn!(error = format!("{error:#}"), retry_in = ?pause, "certificate renewal failed");
                 tokio::select! {
                     () = tokio::time::sleep(pause) => {}
                     () = shutdown.token().cancelled() => return,
@@ -349,6 +330,32 @@ pub async fn renew_forever(
             }
         }
     }
+}
+
+/// One renewal (or, when it is refused and a token is configured, a fresh
+/// enrolment), stored in `data_dir` and swapped into `slot`.
+async fn renew_and_swap(
+    config: &BridgeConfig,
+    api: &ApiClient,
+    identity: &Identity,
+    wanted: &[String],
+    slot: &ServerCertSlot,
+) -> anyhow::Result<Identity> {
+    let next = match renew(config, api, identity, wanted).await {
+        Ok(next) => next,
+        Err(e) if refused(&e) && !config.bootstrap_token.trim().is_empty() => {
+            warn!(error = %e, "renewal refused; enrolling again with the bootstrap token");
+            enroll(config, api, wanted).await.map_err(|e| match e {
+                Enrol::Refused(e) => e,
+                Enrol::Unreachable(e) => e.into(),
+            })?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    next.store(&config.data_dir)?;
+    slot.replace(next.cert_der()?, next.key_der()?)
+        .context("the renewed certificate does not fit the key")?;
+    Ok(next)
 }
 
 fn renewal_delay(identity: &Identity) -> Duration {

@@ -82,19 +82,26 @@ impl Shared {
         }
     }
 
+    /// A session event by this bridge.
     fn event(&self, session: &str, event: Event) {
+        let actor = Actor {
+            kind: ActorKind::Bridge,
+            id: self.bridge_id.to_string(),
+            email: None,
+            ip: None,
+        };
+        self.record(session, actor, event);
+    }
+
+    /// Queues `event` about `session` by `actor` (a session event for
+    /// BAMF_EVENTS or an audit-only record; the outbox routes it).
+    fn record(&self, session: &str, actor: Actor, event: Event) {
         let Ok(id) = AggregateId::new(session) else {
             tracing::warn!(
                 session,
                 "session id is not an aggregate id; event not recorded"
             );
             return;
-        };
-        let actor = Actor {
-            kind: ActorKind::Bridge,
-            id: self.bridge_id.to_string(),
-            email: None,
-            ip: None,
         };
         let now = Timestamp::new(time::OffsetDateTime::now_utc());
         self.outbox
@@ -106,17 +113,12 @@ impl Shared {
     /// finished session presented again. (Certificates that do not verify
     /// are counted and logged only: nothing trustworthy names their holder.)
     fn audit_refusal(&self, session: &str, holder: Actor, code: CloseCode) {
-        let Ok(id) = AggregateId::new(session) else {
-            return;
-        };
         let event = Event::AccessDenied(AccessDenied {
             action: "bridge.connect".to_string(),
             target: session.to_string(),
             reason: code.reason().to_string(),
         });
-        let now = Timestamp::new(time::OffsetDateTime::now_utc());
-        self.outbox
-            .push(Envelope::new(ulid::Ulid::new(), now, holder, id, event));
+        self.record(session, holder, event);
     }
 
     fn emit_closed(&self, session: &str, bytes_up: u64, bytes_down: u64, reason: &str) {

@@ -88,12 +88,6 @@ async fn issue(
     })
 }
 
-/// Compares two digests without an early exit.
-fn same_digest(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// `POST /bridges/enroll`: the bootstrap token, the bridge id, its names and
 /// a CSR → 201 and the bridge certificate.
 pub async fn enroll(
@@ -110,7 +104,7 @@ pub async fn enroll(
     let id = bridge_id(&body.bridge_id)?;
     let presented = secrets::token_digest(body.token.trim());
     let expected = secrets::token_digest(configured);
-    if !same_digest(presented.as_str(), expected.as_str()) {
+    if !presented.same_as(&expected) {
         let event = Event::AccessDenied(AccessDenied {
             action: "bridges.enroll".to_string(),
             target: id.as_str().to_string(),

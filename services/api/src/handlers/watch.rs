@@ -37,7 +37,6 @@ use bamf_events::streams::EVENTS_STREAM;
 use bamf_events::Feed;
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::app::{Api, App};
@@ -130,12 +129,24 @@ pub async fn watch(
         warn!(error = %e, "sessions watch: cannot read the event log");
         ApiError::unavailable("the event log is unreachable; retry shortly")
     };
-    let last = bamf_events::feed::last_sequence(&app.js, EVENTS_STREAM)
-        .await
-        .map_err(|e| unreachable(&e))?;
     let stream = app
         .js
         .get_stream(EVENTS_STREAM)
+        .await
+        .map_err(|e| unreachable(&e))?;
+    // The stream's state as of this call.
+    let last = stream.cached_info().state.last_sequence;
+    let from = match resume {
+        Some(seq) if seq > last => {
+            return Err(ApiError::invalid_argument(format!(
+                "Last-Event-ID {seq} is past the end of the event log (last sequence {last}); \
+                 it belongs to another deployment"
+            )))
+        }
+        Some(seq) => seq,
+        None => last,
+    };
+    let feed = Feed::open(&app.js, EVENTS_STREAM, Some(SESSION_FILTER), from + 1)
         .await
         .map_err(|e| unreachable(&e))?;
     let mut watcher = Watcher {
@@ -144,20 +155,10 @@ pub async fn watch(
         visibility,
         fold: HashMap::new(),
         pending: VecDeque::new(),
-        feed: None,
-        stop: app.live.clone(),
+        feed,
     };
-    let from = match resume {
-        Some(seq) if seq > last => {
-            return Err(ApiError::invalid_argument(format!(
-                "Last-Event-ID {seq} is past the end of the event log (last sequence {last}); \
-                 it belongs to another deployment"
-            )))
-        }
-        Some(seq) => {
-            watcher.ready(seq, 0);
-            seq
-        }
+    match resume {
+        Some(seq) => watcher.ready(seq, 0),
         None => {
             // The runtime projection has folded everything up to `last`
             // (it may be further on: rows leave out events after `last`).
@@ -170,19 +171,14 @@ pub async fn watch(
                         "this replica is catching up with the event log; retry shortly",
                     )
                 })?;
-            let rows = watcher.snapshot(last).await?;
+            let rows = watcher.snapshot(last).await;
             let count = rows.len();
             for row in rows {
                 watcher.push(None, &row);
             }
             watcher.ready(last, count);
-            last
         }
-    };
-    let feed = Feed::open(&app.js, EVENTS_STREAM, Some(SESSION_FILTER), from + 1)
-        .await
-        .map_err(|e| unreachable(&e))?;
-    watcher.feed = Some(feed);
+    }
     let events = futures::stream::unfold(watcher, |mut w| async move {
         let event = w.next().await?;
         Some((Ok(event), w))
@@ -199,9 +195,9 @@ struct Watcher {
     fold: HashMap<AggregateId, SessionChange>,
     /// Events ready to send.
     pending: VecDeque<SseEvent>,
-    feed: Option<Feed>,
-    /// Cancelled when the API shuts down.
-    stop: CancellationToken,
+    /// Session events from the position the stream started at; ends at
+    /// shutdown (`App::live`).
+    feed: Feed,
 }
 
 impl Watcher {
@@ -232,11 +228,10 @@ impl Watcher {
             if let Some(event) = self.pending.pop_front() {
                 return Some(event);
             }
-            let feed = self.feed.as_mut()?;
             let item = tokio::select! {
                 biased;
-                _ = self.stop.cancelled() => return None,
-                item = feed.next() => item,
+                _ = self.app.live.cancelled() => return None,
+                item = self.feed.next() => item,
             };
             let item = match item {
                 Some(Ok(item)) => item,
@@ -293,7 +288,7 @@ impl Watcher {
     }
 
     /// The open sessions as of `at`, oldest first, that this caller sees.
-    async fn snapshot(&mut self, at: u64) -> Result<Vec<SessionChange>, ApiError> {
+    async fn snapshot(&mut self, at: u64) -> Vec<SessionChange> {
         let ids: Vec<AggregateId> = self.app.runtime.read(|view| {
             view.sessions
                 .iter()
@@ -314,10 +309,9 @@ impl Watcher {
                 self.fold.insert(id, row.clone());
             }
         }
-        Ok(rows
-            .into_iter()
+        rows.into_iter()
             .filter(|r| self.visibility.shows(r))
-            .collect())
+            .collect()
     }
 }
 

@@ -88,7 +88,8 @@ pub async fn run(ctx: &Ctx, cmd: SessionsCommand) -> Result<()> {
 
 /// The first of `keys` present as a string (or number) in `item`; the
 /// listing's shape is still settling, so a missing field is an empty cell.
-fn field(item: &Value, keys: &[&str]) -> String {
+/// The first of `keys` present in `item`, as text (empty when none is).
+pub(super) fn field(item: &Value, keys: &[&str]) -> String {
     keys.iter()
         .find_map(|k| match item.get(k)? {
             Value::String(s) => Some(s.clone()),

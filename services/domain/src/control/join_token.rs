@@ -109,12 +109,6 @@ pub enum JoinTokenRejection {
     InvalidReason,
 }
 
-/// Compares digests without an early exit (cheap, and removes a timing question).
-fn same_digest(a: &Sha256Hex, b: &Sha256Hex) -> bool {
-    let (a, b) = (a.as_str().as_bytes(), b.as_str().as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// The join-token decider.
 pub struct JoinTokenDecider;
 
@@ -192,7 +186,7 @@ impl Decider for JoinTokenDecider {
                 else {
                     return Err(JoinTokenRejection::Unknown);
                 };
-                if !same_digest(digest, presented) {
+                if !digest.same_as(presented) {
                     return Err(JoinTokenRejection::DigestMismatch);
                 }
                 if *revoked {

@@ -29,6 +29,13 @@ impl Sha256Hex {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Compares with `other` without an early exit (cheap, and removes a
+    /// timing question when one side was presented by a caller).
+    pub fn same_as(&self, other: &Sha256Hex) -> bool {
+        let (a, b) = (self.0.as_bytes(), other.0.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
 }
 
 impl TryFrom<String> for Sha256Hex {

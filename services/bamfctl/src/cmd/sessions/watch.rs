@@ -21,6 +21,7 @@ use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use super::field;
 use crate::client::ApiClient;
 use crate::error::ClientError;
 use crate::output::Table;
@@ -286,7 +287,7 @@ impl Printer {
             Mode::Json => write_flushed(&format!("{row}\n")),
             Mode::Lines => write_flushed(&format!("{}\n", line(row))),
             Mode::Table => {
-                self.rows.insert(text(row, "session_id"), row.clone());
+                self.rows.insert(field(row, &["session_id"]), row.clone());
                 self.redraw(seq)
             }
         }
@@ -299,28 +300,28 @@ impl Printer {
         }
         let now = OffsetDateTime::now_utc();
         self.rows.retain(|_, r| {
-            let ended = matches!(text(r, "state").as_str(), "closed" | "denied");
-            !ended || parse_time(&text(r, "changed_at")).is_none_or(|t| now - t < CLOSED_LINGER)
+            let ended = matches!(field(r, &["state"]).as_str(), "closed" | "denied");
+            !ended || parse_time(&field(r, &["changed_at"])).is_none_or(|t| now - t < CLOSED_LINGER)
         });
         let mut table = Table::new([
             "USER", "RESOURCE", "AGENT", "BRIDGE", "STATE", "AGE", "UP", "DOWN",
         ]);
         let mut rows: Vec<&Value> = self.rows.values().collect();
-        rows.sort_by_key(|r| text(r, "started_at"));
+        rows.sort_by_key(|r| field(r, &["started_at"]));
         for r in rows {
-            let agent = match text(r, "agent_name") {
-                name if name.is_empty() => text(r, "agent_id"),
+            let agent = match field(r, &["agent_name"]) {
+                name if name.is_empty() => field(r, &["agent_id"]),
                 name => name,
             };
-            let age = parse_time(&text(r, "started_at"))
+            let age = parse_time(&field(r, &["started_at"]))
                 .map(|t| age(now - t))
                 .unwrap_or_default();
             table.row([
-                text(r, "email"),
-                text(r, "resource"),
+                field(r, &["email"]),
+                field(r, &["resource"]),
                 agent,
-                text(r, "bridge_id"),
-                text(r, "state"),
+                field(r, &["bridge_id"]),
+                field(r, &["state"]),
                 age,
                 bytes(r["bytes_up"].as_u64().unwrap_or(0)),
                 bytes(r["bytes_down"].as_u64().unwrap_or(0)),
@@ -351,31 +352,22 @@ fn write_flushed(text: &str) -> Result<()> {
         .context("cannot write to stdout")
 }
 
-/// `field` of `row` as text (empty when missing).
-fn text(row: &Value, field: &str) -> String {
-    match row.get(field) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
-    }
-}
-
 /// One change as a plain line (stdout not a terminal).
 fn line(row: &Value) -> String {
     let mut line = format!(
         "{} {} {} {} {} agent={} bridge={} up={} down={} session={}",
-        text(row, "changed_at"),
-        text(row, "state"),
-        text(row, "email"),
-        text(row, "resource"),
-        text(row, "resource_type"),
-        dash(text(row, "agent_id")),
-        dash(text(row, "bridge_id")),
-        text(row, "bytes_up"),
-        text(row, "bytes_down"),
-        text(row, "session_id"),
+        field(row, &["changed_at"]),
+        field(row, &["state"]),
+        field(row, &["email"]),
+        field(row, &["resource"]),
+        field(row, &["resource_type"]),
+        dash(field(row, &["agent_id"])),
+        dash(field(row, &["bridge_id"])),
+        field(row, &["bytes_up"]),
+        field(row, &["bytes_down"]),
+        field(row, &["session_id"]),
     );
-    let reason = text(row, "reason");
+    let reason = field(row, &["reason"]);
     if !reason.is_empty() {
         line.push_str(&format!(" reason={reason:?}"));
     }

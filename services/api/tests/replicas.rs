@@ -47,17 +47,20 @@ async fn until_status(client: &Client, path: &str, status: u16) -> Answer {
     }
 }
 
-/// Polls `path` on `client` until its body equals `want`, for at most [`DEADLINE`].
-async fn until_body(client: &Client, path: &str, want: &Value) {
+/// Polls `path` on both replicas until they answer the same body, for at
+/// most [`DEADLINE`]. Both are asked each round: the last write may have
+/// been made on either, and the other folds it a moment later.
+async fn until_same(a: &Client, b: &Client, path: &str) {
     let start = Instant::now();
     loop {
-        let body = client.get(path).await.expect(200);
-        if &body == want {
+        let on_a = a.get(path).await.expect(200);
+        let on_b = b.get(path).await.expect(200);
+        if on_a == on_b {
             return;
         }
         assert!(
             start.elapsed() < DEADLINE,
-            "GET {path} differs between replicas after {DEADLINE:?}:\n{body}\nwanted:\n{want}"
+            "GET {path} differs between replicas after {DEADLINE:?}:\n{on_b}\non A:\n{on_a}"
         );
         tokio::task::yield_now().await;
     }

@@ -13,7 +13,7 @@ use bamf_pki::KeyAndCsr;
 use serde_json::json;
 
 use super::common::{Backends, Client, Replica};
-use super::{admin_on, create_user, until_body, until_status, DEADLINE, USER_PASSWORD};
+use super::{admin_on, create_user, until_same, until_status, DEADLINE, USER_PASSWORD};
 
 /// A mix of commands over both replicas: users, roles, bindings, tokens,
 /// joins, logins, revocations, a disabled user, a deleted role.
@@ -153,8 +153,7 @@ async fn a_restarted_replica_rebuilds_the_same_control_state() {
     command_mix(&a, &b, &admin_a, &admin_b, "after").await;
 
     for path in LISTINGS {
-        let on_a = admin_a.get(path).await.expect(200);
-        until_body(&admin_b, path, &on_a).await;
+        until_same(&admin_a, &admin_b, path).await;
     }
 
     let last = bamf_events::feed::last_sequence(&js, EVENTS_STREAM)

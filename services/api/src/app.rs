@@ -46,6 +46,8 @@ pub struct App {
     pub nats: bamf_events::Client,
     pub credentials: Credentials,
     pub audit: AuditLog,
+    /// The read models (the audit search).
+    pub pool: sqlx::PgPool,
     pub ca: Arc<Ca>,
     pub throttle: Mutex<LoginThrottle>,
     /// Bounds catch-ups for tokens this replica does not know (yet).
@@ -148,6 +150,7 @@ impl App {
             nats: backends.js.client(),
             credentials: Credentials::new(backends.js.clone()),
             audit: AuditLog::new(backends.js.clone()),
+            pool: backends.pool.clone(),
             ca: Arc::new(ca),
             throttle: Mutex::new(throttle),
             token_catch_up: tokio::sync::Semaphore::new(MAX_TOKEN_CATCH_UPS),

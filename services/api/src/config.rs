@@ -16,6 +16,13 @@ pub const ENV_PREFIX: &str = "BAMF_API_";
 /// The audit stream's default retention: 90 days.
 pub const DEFAULT_AUDIT_MAX_AGE: Duration = Duration::from_secs(90 * 24 * 60 * 60);
 
+/// How long the audit search read model keeps records by default: 90 days.
+pub const DEFAULT_AUDIT_SEARCH_RETENTION: Duration = Duration::from_secs(90 * 24 * 60 * 60);
+/// Shortest audit search retention: a day (retention drops whole days).
+pub const MIN_AUDIT_SEARCH_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+/// Longest audit search retention: 100 years.
+pub const MAX_AUDIT_SEARCH_RETENTION: Duration = Duration::from_secs(36_500 * 24 * 60 * 60);
+
 /// How often audit records are sealed by default.
 pub const DEFAULT_AUDIT_SEAL_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -49,6 +56,11 @@ pub struct ApiConfig {
     /// digests; docs/audit.md). One replica seals per interval.
     #[serde(with = "bamf_runtime::duration")]
     pub audit_seal_interval: Duration,
+    /// How long the audit search (`GET /audit`, the `audit_records` read
+    /// model) keeps records (e.g. `90d`, at least `1d`); older day partitions
+    /// are dropped every hour. `BAMF_AUDIT` itself keeps `audit_max_age`.
+    #[serde(with = "bamf_runtime::duration")]
+    pub audit_search_retention: Duration,
     /// How long in-flight work may take to finish after SIGTERM.
     #[serde(with = "bamf_runtime::duration")]
     pub shutdown_grace: Duration,
@@ -108,6 +120,7 @@ impl Default for ApiConfig {
             database_max_connections: 10,
             audit_max_age: DEFAULT_AUDIT_MAX_AGE,
             audit_seal_interval: DEFAULT_AUDIT_SEAL_INTERVAL,
+            audit_search_retention: DEFAULT_AUDIT_SEARCH_RETENTION,
             shutdown_grace: bamf_runtime::shutdown::DEFAULT_GRACE,
             login_ttl: DEFAULT_LOGIN_TTL,
             max_body_bytes: 64 * 1024,
@@ -134,6 +147,7 @@ impl std::fmt::Debug for ApiConfig {
             .field("database_max_connections", &self.database_max_connections)
             .field("audit_max_age", &self.audit_max_age)
             .field("audit_seal_interval", &self.audit_seal_interval)
+            .field("audit_search_retention", &self.audit_search_retention)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("login_ttl", &self.login_ttl)
             .field("max_body_bytes", &self.max_body_bytes)
@@ -208,6 +222,14 @@ impl ApiConfig {
                 "must be between 100ms and 24h",
             ));
         }
+        if self.audit_search_retention < MIN_AUDIT_SEARCH_RETENTION
+            || self.audit_search_retention > MAX_AUDIT_SEARCH_RETENTION
+        {
+            return Err(invalid(
+                "audit_search_retention",
+                "must be between 1d and 36500d",
+            ));
+        }
         if self.login_ttl < Duration::from_secs(60)
             || self.login_ttl > Duration::from_secs(30 * 86_400)
         {
@@ -257,5 +279,48 @@ impl ApiConfig {
             return Err(invalid("data_dir", "must not be empty"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> ApiConfig {
+        ApiConfig {
+            database_url: "postgres://postgres@127.0.0.1/test".into(),
+            ..ApiConfig::default()
+        }
+    }
+
+    #[test]
+    fn the_audit_search_retention_is_checked_and_named() {
+        assert_eq!(
+            valid().audit_search_retention,
+            Duration::from_secs(90 * 86_400)
+        );
+        for ok in [MIN_AUDIT_SEARCH_RETENTION, MAX_AUDIT_SEARCH_RETENTION] {
+            let config = ApiConfig {
+                audit_search_retention: ok,
+                ..valid()
+            };
+            assert!(config.validate().is_ok(), "{ok:?}");
+        }
+        for bad in [
+            Duration::from_secs(23 * 3600),
+            MAX_AUDIT_SEARCH_RETENTION + Duration::from_secs(1),
+        ] {
+            let config = ApiConfig {
+                audit_search_retention: bad,
+                ..valid()
+            };
+            match config.validate() {
+                Err(ConfigError::Invalid { key, message, .. }) => {
+                    assert_eq!(key.as_deref(), Some("audit_search_retention"));
+                    assert!(message.contains("1d"), "{message}");
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
     }
 }

@@ -447,3 +447,70 @@ pub struct WatchReady {
     /// Rows the snapshot held (0 when resuming).
     pub snapshot: usize,
 }
+
+/// Who caused an audit record (the envelope's `actor`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AuditActor {
+    /// `user`, `agent`, `bridge` or `system`.
+    pub kind: String,
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The client's IP address (the envelope's `actor.ip`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+/// What an audit record is about (the envelope's `subject`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AuditTarget {
+    /// The type's aggregate, e.g. `session`.
+    pub kind: String,
+    pub id: String,
+}
+
+/// One audit record as `GET /audit` answers it and `GET /audit/stream`
+/// streams it (the `data:` of an SSE `record` event): the stable fields of
+/// docs/audit.md, and the record itself.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct AuditRecord {
+    /// `BAMF_AUDIT` stream sequence.
+    pub seq: u64,
+    /// RFC 3339 time of the record.
+    pub time: String,
+    /// The record's type, e.g. `session.granted`.
+    pub action: String,
+    /// `success` or `failure`.
+    pub outcome: String,
+    pub actor: AuditActor,
+    pub target: AuditTarget,
+    /// The resource it concerns, when it concerns one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Why, for the types that say (docs/audit.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The record verbatim, as stored in `BAMF_AUDIT` (schemas/audit/record.json).
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
+    pub record: Box<serde_json::value::RawValue>,
+}
+
+/// `GET /audit`: a page of records, newest first.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct AuditPage {
+    pub records: Vec<AuditRecord>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    pub next_cursor: Option<String>,
+    /// The `BAMF_AUDIT` sequence the search reflected: later records are not
+    /// in it yet (`GET /audit/stream?after=<as_of_seq>` streams them).
+    pub as_of_seq: u64,
+}
+
+/// The `data:` of the SSE `ready` event of `GET /audit/stream`: records
+/// follow from `seq + 1`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AuditStreamReady {
+    pub seq: u64,
+}

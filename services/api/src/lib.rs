@@ -82,7 +82,7 @@ async fn serve_until_shutdown(
         let backends = startup::prepare(config).await?;
         let ca = bootstrap::load_ca(&config.data_dir)?;
         let seal_key = Arc::new(seal::load_or_create_key(&config.data_dir)?);
-        let projections = Projections::start(&backends).await?;
+        let projections = Projections::start(&backends, config.audit_search_retention).await?;
         let catalog = catalog::CatalogFollower::start(&backends.js)
             .await
             .context("cannot follow agent heartbeats")?;
@@ -98,16 +98,21 @@ async fn serve_until_shutdown(
             ca,
         ));
         bootstrap::first_admin(&app).await?;
-        anyhow::Ok((projections, catalog, bridges, app, backends.js, seal_key))
+        anyhow::Ok((projections, catalog, bridges, app, backends, seal_key))
     };
-    let (projections, catalog, bridges, app, js, seal_key) = tokio::select! {
+    let (projections, catalog, bridges, app, backends, seal_key) = tokio::select! {
         started = start => started.context("start-up failed")?,
         _ = shutdown.triggered() => return Ok(()),
     };
     let live = app.live.clone();
     slot.fill(app);
+    shutdown.spawn(readmodel::audit_retention::run(
+        backends.pool.clone(),
+        config.audit_search_retention,
+        shutdown.clone(),
+    ));
     shutdown.spawn(seal::run(
-        js,
+        backends.js,
         seal_key,
         config.audit_seal_interval,
         shutdown.clone(),

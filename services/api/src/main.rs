@@ -65,7 +65,7 @@ async fn serve(config: ApiConfig) -> anyhow::Result<()> {
 
 async fn rebuild(config: ApiConfig) -> anyhow::Result<()> {
     let backends = bamf_api::startup::connect(&config).await?;
-    for report in bamf_api::projections::rebuild(&backends).await? {
+    for report in bamf_api::projections::rebuild(&backends, config.audit_search_retention).await? {
         println!(
             "{}: replayed {} events, now at stream sequence {}",
             report.projection, report.replayed, report.seq

@@ -139,11 +139,17 @@ pub const OPERATIONS: &[Operation] = &[
         ok: (200, Some(s::<dto::SessionChange>)), errors: &[]),
     op!("delete" "/sessions/{id}", "kill_tunnel_session", "Kill an open tunnel session; the bridge closes both sides (admin)", Bearer,
         body: None, query: &[], ok: (204, None), errors: &[403, 404]),
+    op!("get" "/audit", "search_audit", "Search the audit trail, newest first, a page at a time (admin, audit)", Bearer,
+        body: None, query: &[("since", false, "records at or after this time (RFC 3339)"), ("until", false, "records before this time (RFC 3339)"), ("actor", false, "the actor's id or e-mail"), ("action", false, "a record type (login.failed) or a prefix (session.*)"), ("resource", false, "the resource a record concerns"), ("outcome", false, "success or failure"), ("limit", false, "records per page, 1 to 1000 (default 100)"), ("cursor", false, "next_cursor of the previous page, with the same filters")],
+        ok: (200, Some(s::<dto::AuditPage>)), errors: &[403]),
+    op!("get" "/audit/stream", "stream_audit", "New audit records as Server-Sent Events (text/event-stream): a `ready` event, then each record with `id:` = its BAMF_AUDIT sequence; resume with `Last-Event-ID` (admin, audit)", Bearer,
+        body: None, query: &[("action", false, "a record type (login.failed) or a prefix (session.*)"), ("actor", false, "the actor's id or e-mail"), ("outcome", false, "success or failure"), ("after", false, "start after this sequence (as Last-Event-ID, which wins); default: the stream's end")],
+        ok: (200, Some(s::<dto::AuditRecord>)), errors: &[403]),
 ];
 
 /// Operations that answer a stream of Server-Sent Events: their `ok` schema
 /// is that of each event's `data:`, and the answer is `text/event-stream`.
-pub const EVENT_STREAMS: &[&str] = &["watch_tunnel_sessions"];
+pub const EVENT_STREAMS: &[&str] = &["watch_tunnel_sessions", "stream_audit"];
 
 /// OpenAPI links: (operation, operation its answer leads to, path parameter,
 /// where in the answer the parameter's value is). Clients and stateful test
@@ -229,7 +235,12 @@ pub fn document() -> Value {
         let mut responses = Map::new();
         let mut ok = match op.ok.1 {
             Some(f) if EVENT_STREAMS.contains(&op.id) => {
-                json!({"description": "A stream of Server-Sent Events: `session` events whose `data:` is this schema, a `ready` event once the snapshot is sent, keep-alive comments every 15 s", "content": {"text/event-stream": {"schema": {"type": "string"}, "x-event-data": f(&mut generator)}}})
+                let description = if op.id == "stream_audit" {
+                    "A stream of Server-Sent Events: a `ready` event naming the position it starts after, then `record` events whose `data:` is this schema, keep-alive comments every 15 s"
+                } else {
+                    "A stream of Server-Sent Events: `session` events whose `data:` is this schema, a `ready` event once the snapshot is sent, keep-alive comments every 15 s"
+                };
+                json!({"description": description, "content": {"text/event-stream": {"schema": {"type": "string"}, "x-event-data": f(&mut generator)}}})
             }
             Some(f) => {
                 json!({"description": reason(op.ok.0), "content": {"application/json": {"schema": f(&mut generator)}}})

@@ -1,7 +1,10 @@
 //! The projections one API replica runs (ARCHITECTURE §2 "Reading"): the
 //! in-memory runtime view (with snapshots in JetStream, so a restart replays
-//! only the tail) and the PostgreSQL read models. Also the
-//! `bamf-api projections rebuild` command.
+//! only the tail) and the PostgreSQL read models (`event_history` from
+//! `BAMF_EVENTS`, `audit_records` — the audit search — from `BAMF_AUDIT`).
+//! Also the `bamf-api projections rebuild` command.
+
+use std::time::Duration;
 
 use anyhow::Context;
 use bamf_domain::control::ControlView;
@@ -10,7 +13,7 @@ use bamf_events::snapshot::SNAPSHOT_BUCKET;
 use bamf_events::{ProjectionReader, ProjectionRunner, RunnerConfig, SnapshotStore};
 use tracing::{info, warn};
 
-use crate::readmodel::{self, EventHistory, PgRunner, RebuildReport};
+use crate::readmodel::{self, AuditRecords, EventHistory, PgRunner, RebuildReport};
 use crate::startup::Backends;
 
 /// The running projections of this replica.
@@ -18,12 +21,14 @@ pub struct Projections {
     control: ProjectionRunner<ControlView>,
     runtime: ProjectionRunner<RuntimeView>,
     history: PgRunner,
+    audit: PgRunner,
 }
 
 impl Projections {
     /// Loads the runtime view's snapshot and resumes every projection from
-    /// where it stands.
-    pub async fn start(backends: &Backends) -> anyhow::Result<Self> {
+    /// where it stands. The audit search keeps records for `audit_retention`
+    /// (`audit_search_retention`).
+    pub async fn start(backends: &Backends, audit_retention: Duration) -> anyhow::Result<Self> {
         let snapshots = SnapshotStore::open(&backends.js, SNAPSHOT_BUCKET)
             .await
             .context("cannot open the snapshot store")?;
@@ -44,10 +49,20 @@ impl Projections {
         let history = PgRunner::start(backends.pool.clone(), &backends.js, EventHistory)
             .await
             .context("cannot start the event_history read model")?;
+        let audit = PgRunner::start(
+            backends.pool.clone(),
+            &backends.js,
+            AuditRecords {
+                retention: audit_retention,
+            },
+        )
+        .await
+        .context("cannot start the audit_records read model")?;
         Ok(Projections {
             control,
             runtime,
             history,
+            audit,
         })
     }
 
@@ -66,6 +81,11 @@ impl Projections {
         &self.history
     }
 
+    /// The audit search read model's runner.
+    pub fn audit(&self) -> &PgRunner {
+        &self.audit
+    }
+
     /// Stops every projection; the runtime view writes its final snapshot.
     pub async fn stop(self) {
         if let Err(error) = self.control.stop().await {
@@ -77,13 +97,20 @@ impl Projections {
         if let Err(error) = self.history.stop().await {
             warn!(error = %error, "event_history read model ended with an error");
         }
+        if let Err(error) = self.audit.stop().await {
+            warn!(error = %error, "audit_records read model ended with an error");
+        }
     }
 }
 
 /// `bamf-api projections rebuild`: empties every PostgreSQL read model and
-/// replays `BAMF_EVENTS` into it. Stop the API replicas first: a running
-/// replica would go on from its own position meanwhile.
-pub async fn rebuild(backends: &Backends) -> anyhow::Result<Vec<RebuildReport>> {
+/// replays its stream into it (`BAMF_EVENTS`, `BAMF_AUDIT` for the audit
+/// search, which keeps `audit_retention`). Stop the API replicas first: a
+/// running replica would go on from its own position meanwhile.
+pub async fn rebuild(
+    backends: &Backends,
+    audit_retention: Duration,
+) -> anyhow::Result<Vec<RebuildReport>> {
     let history = readmodel::rebuild(&backends.pool, &backends.js, EventHistory)
         .await
         .context("cannot rebuild the event_history read model")?;
@@ -93,5 +120,20 @@ pub async fn rebuild(backends: &Backends) -> anyhow::Result<Vec<RebuildReport>> 
         seq = history.seq,
         "rebuilt"
     );
-    Ok(vec![history])
+    let audit = readmodel::rebuild(
+        &backends.pool,
+        &backends.js,
+        AuditRecords {
+            retention: audit_retention,
+        },
+    )
+    .await
+    .context("cannot rebuild the audit_records read model")?;
+    info!(
+        projection = audit.projection,
+        replayed = audit.replayed,
+        seq = audit.seq,
+        "rebuilt"
+    );
+    Ok(vec![history, audit])
 }

@@ -9,7 +9,8 @@ use tracing::Level;
 
 use crate::app::AppSlot;
 use crate::handlers::{
-    agents, auth, bridges, connect, resources, roles, sessions, tokens, users, watch,
+    agents, audit, audit_stream, auth, bridges, connect, resources, roles, sessions, tokens, users,
+    watch,
 };
 use crate::{error, http, openapi};
 
@@ -53,6 +54,8 @@ pub fn api_routes() -> Router<AppSlot> {
         .route("/sessions", get(sessions::list))
         .route("/sessions/watch", get(watch::watch))
         .route("/sessions/{id}", axum::routing::delete(sessions::kill))
+        .route("/audit", get(audit::search))
+        .route("/audit/stream", get(audit_stream::stream))
 }
 
 /// The whole HTTP surface: health, `/api/v1`, and JSON errors for anything else.

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use bamf_api::config::DEFAULT_AUDIT_SEARCH_RETENTION;
 use bamf_api::startup::{self, Backends};
 use bamf_api::{ApiConfig, Projections};
 use bamf_domain::events::UserCreated;
@@ -56,7 +57,9 @@ async fn start_up_applies_streams_and_migrations_and_projections_follow_the_log(
     let backends = startup::connect(&config).await.unwrap();
 
     let log = EventLog::new(backends.js.clone(), Default::default());
-    let projections = Projections::start(&backends).await.unwrap();
+    let projections = Projections::start(&backends, DEFAULT_AUDIT_SEARCH_RETENTION)
+        .await
+        .unwrap();
     let first = user_created(1);
     let appended = log.append(&first, Expected::NoEvents).await.unwrap();
     projections
@@ -89,7 +92,9 @@ async fn start_up_applies_streams_and_migrations_and_projections_follow_the_log(
             .unwrap()
             .seq;
     }
-    let projections = Projections::start(&backends).await.unwrap();
+    let projections = Projections::start(&backends, DEFAULT_AUDIT_SEARCH_RETENTION)
+        .await
+        .unwrap();
     assert_eq!(
         projections.runtime().started_from(),
         appended.seq,
@@ -102,7 +107,9 @@ async fn start_up_applies_streams_and_migrations_and_projections_follow_the_log(
     projections.stop().await;
 
     // A rebuild yields the same rows.
-    let reports = bamf_api::projections::rebuild(&backends).await.unwrap();
+    let reports = bamf_api::projections::rebuild(&backends, DEFAULT_AUDIT_SEARCH_RETENTION)
+        .await
+        .unwrap();
     assert_eq!(reports[0].replayed, 3);
     assert_eq!(history_rows(&backends).await, 3);
 }

@@ -67,14 +67,17 @@ const BUDGET: Duration = Duration::from_secs(150);
 
 /// The runs: the arguments that pick each one's operations. The narrow runs
 /// skip the stateful phase: no link leads to their operations.
-/// `watch_tunnel_sessions` is in none: it answers an endless event stream,
-/// which schemathesis reads to the end (each case would hang until its
-/// request timeout); tests/tests/sessions_watch.rs covers it, and
-/// tests/openapi.rs checks it is routed.
+/// `watch_tunnel_sessions` and `stream_audit` are in none: they answer an
+/// endless event stream, which schemathesis reads to the end (each case would
+/// hang until its request timeout); tests/tests/sessions_watch.rs and
+/// tests/tests/audit_search.rs cover them, and tests/openapi.rs checks they
+/// are routed.
 const RUNS: &[&[&str]] = &[
     &[
         "--exclude-operation-id",
         "watch_tunnel_sessions",
+        "--exclude-operation-id",
+        "stream_audit",
         "--exclude-operation-id",
         "logout",
         "--exclude-operation-id",

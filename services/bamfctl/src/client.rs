@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use reqwest::{header, Method, StatusCode, Url};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -134,6 +135,18 @@ impl ApiClient {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Value, ClientError> {
+        self.send_as(method, segments, query, body).await
+    }
+
+    /// [`ApiClient::send`], reading the answer straight into `T` (which may
+    /// keep parts of it verbatim, as `RawValue`s; a `Value` sorts keys).
+    pub async fn send_as<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<T, ClientError> {
         let url = self.url(segments, query);
         let mut req = self
             .http
@@ -156,13 +169,15 @@ impl ApiClient {
             bytes,
         } = self.read_answer(resp).await?;
         if status.is_success() {
-            if bytes.is_empty() {
-                return Ok(Value::Null);
-            }
-            return serde_json::from_slice(&bytes).map_err(|e| ClientError::BadResponse {
+            let parsed = if bytes.is_empty() {
+                serde_json::from_value(Value::Null)
+            } else {
+                serde_json::from_slice(&bytes)
+            };
+            return parsed.map_err(|e| ClientError::BadResponse {
                 status: status.as_u16(),
                 request_id,
-                what: format!("the body is not JSON: {e}"),
+                what: format!("the body is not the JSON expected: {e}"),
             });
         }
         Err(api_error(status, &bytes, request_id, retry_after).into())

@@ -6,14 +6,16 @@
 //! [`timestamp`] (RFC 3339 UTC µs), [`envelope`] (the wire envelope, strict
 //! decoding), [`events`] (the catalogue: one data struct per type and version),
 //! [`schema`] (JSON Schema generation for `schemas/`), [`seal`] (audit seals:
-//! the chained digest, the export line, verification), [`projection`] (the fold
-//! contract), [`runtime_view`] (the in-memory runtime projection), [`control`]
-//! (the control plane's decisions) and [`tunnel`] (commands and heartbeats of
-//! the tunnel path).
+//! the chained digest, the export line, verification), [`ocsf`] (audit
+//! records as OCSF events), [`projection`] (the fold contract),
+//! [`runtime_view`] (the in-memory runtime projection), [`control`] (the
+//! control plane's decisions) and [`tunnel`] (commands and heartbeats of the
+//! tunnel path).
 
 pub mod control;
 pub mod envelope;
 pub mod events;
+pub mod ocsf;
 pub mod projection;
 pub mod runtime_view;
 pub mod schema;

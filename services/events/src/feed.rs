@@ -3,11 +3,19 @@
 //!
 //! Built on an ordered pull consumer (ephemeral, no acks, recreated by the
 //! client on a gap), so it is cheap and never misses or repeats a sequence.
+//!
+//! Each message is checked against the subjects its stream may hold: in
+//! `BAMF_EVENTS` ([`decode`]) a domain event on its own
+//! `bamf.evt.<aggregate>.<id>.<event>`; in `BAMF_AUDIT` ([`decode_audit`])
+//! also an audit-only record on its `bamf.audit.<category>.<action>`.
 
 use async_nats::jetstream::{self, consumer};
 use bamf_domain::{Envelope, EnvelopeError};
 use bytes::Bytes;
 use futures::StreamExt;
+
+use crate::audit::audit_subject;
+use crate::streams::AUDIT_STREAM;
 
 /// Errors opening or reading a feed.
 #[derive(Debug, thiserror::Error)]
@@ -63,11 +71,43 @@ impl Poison {
 pub struct Feed {
     stream_name: String,
     messages: consumer::pull::Ordered,
+    /// How this stream's messages are decoded and checked.
+    decode: fn(&str, &[u8]) -> Result<Envelope, Poison>,
 }
 
-/// Decodes one message (also used by tests and the benchmark).
+/// Decodes one message of `BAMF_EVENTS` (also used by tests and the benchmark).
 pub fn decode(subject: &str, payload: &[u8]) -> Result<Envelope, Poison> {
     let envelope = Envelope::decode(payload)?;
+    domain_on_own_subject(subject, envelope)
+}
+
+/// Decodes one message of `BAMF_AUDIT`: an audit-only record must be on its
+/// `bamf.audit.<category>.<action>` ([`audit_subject`]), a (sourced) domain
+/// event on its `bamf.evt.<aggregate>.<id>.<event>`; anything else is poison.
+pub fn decode_audit(subject: &str, payload: &[u8]) -> Result<Envelope, Poison> {
+    let envelope = Envelope::decode(payload)?;
+    if !envelope.event.is_audit_only() {
+        return domain_on_own_subject(subject, envelope);
+    }
+    let expected = audit_subject(&envelope);
+    if subject == expected {
+        Ok(envelope)
+    } else {
+        Err(Poison::WrongSubject { expected })
+    }
+}
+
+/// The decoder for the messages of `stream`.
+fn decoder_for(stream: &str) -> fn(&str, &[u8]) -> Result<Envelope, Poison> {
+    if stream == AUDIT_STREAM {
+        decode_audit
+    } else {
+        decode
+    }
+}
+
+/// An event must be on its own `bamf.evt.<aggregate>.<id>.<event>`.
+fn domain_on_own_subject(subject: &str, envelope: Envelope) -> Result<Envelope, Poison> {
     let expected = envelope.subject();
     // Compare without formatting: prefix.aggregate.id.event.
     let mut parts = subject.splitn(5, '.');
@@ -116,6 +156,8 @@ pub(crate) async fn ordered(
 
 impl Feed {
     /// Opens a feed of `stream` (optionally filtered) from `start_seq` (≥ 1).
+    /// Messages are checked against the subjects `stream` may hold
+    /// ([`decode`], or [`decode_audit`] for `BAMF_AUDIT`).
     pub async fn open(
         js: &jetstream::Context,
         stream: &str,
@@ -129,6 +171,7 @@ impl Feed {
         Ok(Feed {
             stream_name: stream.to_string(),
             messages,
+            decode: decoder_for(stream),
         })
     }
 
@@ -164,7 +207,7 @@ impl Feed {
             (info.stream_sequence, info.pending)
         };
         let msg = msg.message;
-        let decoded = decode(msg.subject.as_str(), &msg.payload);
+        let decoded = (self.decode)(msg.subject.as_str(), &msg.payload);
         Ok(FeedItem {
             seq,
             subject: msg.subject,
@@ -184,4 +227,74 @@ pub async fn last_sequence(js: &jetstream::Context, stream: &str) -> Result<u64,
     let s = js.get_stream(stream).await.map_err(|e| err(e.into()))?;
     let info = s.get_info().await.map_err(|e| err(e.into()))?;
     Ok(info.state.last_sequence)
+}
+
+#[cfg(test)]
+mod tests {
+    use bamf_domain::events::{LoginFailed, UserDeleted};
+    use bamf_domain::{Actor, AggregateId, Event, Timestamp};
+
+    use super::*;
+
+    fn envelope(event: Event) -> Envelope {
+        Envelope::new(
+            ulid::Ulid::from_parts(1_700_000_000_000, 1),
+            Timestamp::from_unix_micros(1_700_000_000_000_000),
+            Actor::system(),
+            AggregateId::new("01jd0000000000000000000000").unwrap(),
+            event,
+        )
+    }
+
+    fn login_failed() -> Envelope {
+        envelope(Event::LoginFailed(LoginFailed {
+            email: "mallory@corp.example".into(),
+            provider: "local".into(),
+            reason: "wrong_password".into(),
+        }))
+    }
+
+    fn user_deleted() -> Envelope {
+        envelope(Event::UserDeleted(UserDeleted {}))
+    }
+
+    #[test]
+    fn the_audit_stream_holds_audit_only_records_and_domain_events_on_their_subjects() {
+        let audit = login_failed();
+        let bytes = audit.encode().unwrap();
+        assert_eq!(
+            decode_audit("bamf.audit.login.failed", &bytes).unwrap(),
+            audit
+        );
+        let domain = user_deleted();
+        let domain_bytes = domain.encode().unwrap();
+        let own = domain.subject().to_string();
+        assert_eq!(decode_audit(&own, &domain_bytes).unwrap(), domain);
+
+        let wrong = |subject: &str, bytes: &[u8]| match decode_audit(subject, bytes) {
+            Err(Poison::WrongSubject { expected }) => expected,
+            other => panic!("{subject}: {other:?}"),
+        };
+        // An audit-only record elsewhere, a domain event on an audit subject.
+        assert_eq!(
+            wrong("bamf.audit.login.succeeded", &bytes),
+            "bamf.audit.login.failed"
+        );
+        assert_eq!(
+            wrong("bamf.evt.login.01jd0000000000000000000000.failed", &bytes),
+            "bamf.audit.login.failed"
+        );
+        assert_eq!(wrong("bamf.audit.user.deleted", &domain_bytes), own);
+        assert!(matches!(
+            decode_audit("bamf.audit.login.failed", b"not json"),
+            Err(Poison::Envelope(_))
+        ));
+    }
+
+    #[test]
+    fn each_stream_has_its_decoder() {
+        let bytes = login_failed().encode().unwrap();
+        assert!(decoder_for(AUDIT_STREAM)("bamf.audit.login.failed", &bytes).is_ok());
+        assert!(decoder_for("BAMF_EVENTS")("bamf.audit.login.failed", &bytes).is_err());
+    }
 }

@@ -10,6 +10,8 @@
 //!   password hashes on `bamf.cred.>`.
 //! - [`commands`]: request/reply commands to agents and bridges
 //!   (`bamf.cmd.>`), with typed refusals and a second step.
+//! - [`durable`]: a durable, explicitly acked reader of `BAMF_AUDIT` for
+//!   exports, and a whole-stream reader for `audit verify`.
 //! - [`feed`]: an ordered, decoded read of a stream from a sequence; poison is
 //!   classified, never fatal.
 //! - [`runner`]: in-memory projections with snapshots ([`snapshot`]), parked
@@ -21,6 +23,7 @@ pub mod batch;
 pub mod bridge_heartbeat;
 pub mod commands;
 pub mod credentials;
+pub mod durable;
 pub mod feed;
 pub mod heartbeat;
 pub mod parked;
@@ -33,6 +36,7 @@ pub use audit::AuditLog;
 pub use batch::BatchAppended;
 pub use bridge_heartbeat::{BridgeHeartbeatFeed, BridgeHeartbeatItem};
 pub use credentials::{CredentialError, Credentials, PasswordRecord};
+pub use durable::{Delivery, Durable, DurableConfig, DurableError, StartAt, StreamReader};
 pub use feed::{Feed, FeedError, FeedItem, Poison};
 pub use heartbeat::{
     agent_heartbeat_subject, publish_heartbeat, HeartbeatError, HeartbeatFeed, HeartbeatItem,

@@ -14,11 +14,16 @@
 //!   and TLS relays of the same topology; session set-up latency from
 //!   `POST /connect` to the first echoed byte; bridge memory per idle
 //!   paired session, the bridge in a process of its own.
+//! - [`audit`]: `sessions watch` event-to-output latency against a bare
+//!   ordered consumer; `audit export` to a file against a bare durable
+//!   consume of the same records.
 //! - [`stack`]: bamf-api replicas in-process on testkit backends, and a JSON
 //!   client; [`load`]: the closed-loop HTTP load generator; [`stats`]:
 //!   percentiles and tables; [`mem`]: peak memory and CPU time from `/proc`
 //!   (including how busy the rest of the machine was during a run).
 
+pub mod audit;
+pub mod bins;
 pub mod eventlog;
 pub mod load;
 pub mod mem;

@@ -20,6 +20,8 @@ enum Command {
     Resources(bamf_bench::resources::Args),
     /// Two API replicas: delay until a revocation on one is honoured by the other.
     Revocation(bamf_bench::revocation::Args),
+    /// Live views and the SIEM path: watch latency, export throughput.
+    Audit(bamf_bench::audit::Args),
     /// Tunnels: throughput, session set-up latency, bridge memory per idle session.
     Tunnel(bamf_bench::tunnel::Args),
 }
@@ -30,6 +32,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Eventlog(args) => bamf_bench::eventlog::run(args).await,
         Command::Resources(args) => bamf_bench::resources::run(args).await,
         Command::Revocation(args) => bamf_bench::revocation::run(args).await,
+        Command::Audit(args) => bamf_bench::audit::run(args).await,
         Command::Tunnel(args) => bamf_bench::tunnel::run(args).await,
     }
 }

@@ -3,6 +3,8 @@
 //! resolving `{id}` path parameters.
 
 pub mod agents;
+pub mod audit;
+pub mod audit_stream;
 pub mod auth;
 pub mod bridges;
 pub mod connect;

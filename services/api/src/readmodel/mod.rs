@@ -8,12 +8,20 @@
 //! and offers a bounded read-your-writes wait. [`rebuild`] empties a
 //! projection's tables and replays the log (`bamf-api projections rebuild`).
 //! [`migrate`] applies `migrations/`.
+//!
+//! Read models: [`EventHistory`] (`event_history`, from `BAMF_EVENTS`) and
+//! [`AuditRecords`] (`audit_records`, the audit search, from `BAMF_AUDIT`;
+//! [`audit_query`] searches it, [`audit_retention`] drops expired days).
 
+pub mod audit;
+pub mod audit_query;
+pub mod audit_retention;
 mod checkpoint;
 mod history;
 mod rebuild;
 pub mod runner;
 
+pub use audit::AuditRecords;
 pub use checkpoint::{checkpoint, parked};
 pub use history::EventHistory;
 pub use rebuild::{rebuild, RebuildReport};

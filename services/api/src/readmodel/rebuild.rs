@@ -3,7 +3,6 @@
 
 use bamf_events::feed::last_sequence;
 use bamf_events::jetstream;
-use bamf_events::streams::EVENTS_STREAM;
 use sqlx::PgPool;
 
 use super::runner::{catch_up, PgProjection, ReadModelError};
@@ -18,7 +17,7 @@ pub struct RebuildReport {
     pub seq: u64,
 }
 
-/// Rebuilds `projection` from the start of `BAMF_EVENTS` up to the stream's
+/// Rebuilds `projection` from the start of its stream up to the stream's
 /// last sequence at call time. The reset is one transaction; a running
 /// [`super::PgRunner`] of the same projection should be stopped first.
 pub async fn rebuild<P: PgProjection>(
@@ -53,7 +52,7 @@ pub async fn rebuild<P: PgProjection>(
     .await
     .map_err(db)?;
     tx.commit().await.map_err(db)?;
-    let last = last_sequence(js, EVENTS_STREAM).await?;
+    let last = last_sequence(js, projection.stream()).await?;
     let replayed = catch_up(pool, js, projection, last).await?;
     tracing::info!(
         projection = name,

@@ -24,6 +24,12 @@ pub trait PgProjection: Send + Sync + 'static {
     /// The tables it owns: emptied by a rebuild.
     fn tables(&self) -> &'static [&'static str];
 
+    /// The stream it follows: `BAMF_EVENTS` unless it says otherwise (the
+    /// audit search read model follows `BAMF_AUDIT`).
+    fn stream(&self) -> &'static str {
+        EVENTS_STREAM
+    }
+
     /// Writes the rows for one event inside the caller's transaction. An error
     /// rolls the event back (rows and checkpoint) and stops the runner.
     fn apply<'a>(
@@ -32,6 +38,19 @@ pub trait PgProjection: Send + Sync + 'static {
         seq: u64,
         envelope: &'a Envelope,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a;
+
+    /// [`PgProjection::apply`] with the message's payload as stored, for a
+    /// projection that keeps it verbatim (the runner always calls this one).
+    fn apply_message<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        seq: u64,
+        envelope: &'a Envelope,
+        payload: &'a [u8],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a {
+        let _ = payload;
+        self.apply(tx, seq, envelope)
+    }
 }
 
 /// Read-model errors.
@@ -59,7 +78,7 @@ pub struct PgRunner {
 }
 
 impl PgRunner {
-    /// Resumes `projection` from its checkpoint and follows `BAMF_EVENTS`.
+    /// Resumes `projection` from its checkpoint and follows its stream.
     pub async fn start<P: PgProjection>(
         pool: PgPool,
         js: &jetstream::Context,
@@ -159,8 +178,9 @@ async fn open<P: PgProjection>(
     };
     checkpoint::ensure(pool, name).await.map_err(db)?;
     let from = checkpoint::checkpoint(pool, name).await.map_err(db)?;
-    let feed = Feed::open(js, EVENTS_STREAM, None, from + 1).await?;
-    tracing::info!(projection = name, from, "read model resumed");
+    let stream = projection.stream();
+    let feed = Feed::open(js, stream, None, from + 1).await?;
+    tracing::info!(projection = name, stream, from, "read model resumed");
     Ok((feed, from))
 }
 
@@ -208,7 +228,11 @@ async fn apply_one<P: PgProjection>(
         return tx.rollback().await;
     }
     match &item.decoded {
-        Ok(envelope) => projection.apply(&mut tx, item.seq, envelope).await?,
+        Ok(envelope) => {
+            projection
+                .apply_message(&mut tx, item.seq, envelope, &item.payload)
+                .await?
+        }
         Err(poison) => {
             let parked = Parked {
                 seq: item.seq,

@@ -46,8 +46,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Ssh(args) => ssh::run(&ctx()?, args).await,
         Command::Psql(args) => psql::run(&ctx()?, args).await,
         Command::Sessions(c) => sessions::run(&ctx()?, c).await,
-        // Offline: needs neither the API nor a login.
-        Command::Audit(c) => audit::run(c),
+        Command::Audit(c) => audit::run(ctx, c).await,
     }
 }
 

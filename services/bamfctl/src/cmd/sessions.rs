@@ -1,6 +1,6 @@
 //! `sessions ls|watch|kill`: open tunnel sessions (`watch` in `sessions/watch.rs`).
 
-mod watch;
+pub(crate) mod watch;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;

@@ -29,33 +29,9 @@ pub struct BridgeProcess {
     pub log: PathBuf,
 }
 
-/// `bamf-bridge` of this build. cargo builds another package's binary only on
-/// request, so ask for it with this build's profile (a quick no-op when it is
-/// fresh; a build of the bridge and what it needs when it is not).
+/// `bamf-bridge` of this build (built on request).
 pub fn binary() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe().context("the benchmark knows its own path")?;
-    let binary = exe.with_file_name(format!("bamf-bridge{}", std::env::consts::EXE_SUFFIX));
-    let mut cargo = bamf_testkit::cargo::command();
-    cargo.args([
-        "build",
-        "--quiet",
-        "-p",
-        "bamf-bridge",
-        "--bin",
-        "bamf-bridge",
-    ]);
-    if !cfg!(debug_assertions) {
-        cargo.arg("--release");
-    }
-    println!("building bamf-bridge (cargo build -p bamf-bridge; a no-op when fresh)");
-    let status = cargo.status().context("cargo runs")?;
-    anyhow::ensure!(status.success(), "cargo build -p bamf-bridge failed");
-    anyhow::ensure!(
-        binary.is_file(),
-        "cargo built bamf-bridge, but not at {} (another CARGO_TARGET_DIR?)",
-        binary.display()
-    );
-    Ok(binary)
+    crate::bins::binary("bamf-bridge", "bamf-bridge")
 }
 
 /// A loopback port nothing listens on now (the OS's choice for port 0).

@@ -1,8 +1,9 @@
-//! `audit verify`: checks an exported audit trail offline — no gap, no
+//! `audit verify`: checks an audit trail — an exported file (offline) or the
+//! `BAMF_AUDIT` stream itself, read straight from NATS — for no gap, no
 //! altered record, every seal chained to the previous one and signed by one of
 //! the given keys (docs/audit.md, "Tamper evidence"). The walk itself is
-//! `bamf_domain::seal::verify`; this file reads the file and the keys and
-//! checks Ed25519 signatures.
+//! `bamf_domain::seal::verify`; this file reads the file or the stream and the
+//! keys, and checks Ed25519 signatures.
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -11,27 +12,24 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use bamf_domain::events::AuditSealed;
 use bamf_domain::seal::{self, ExportRecord, VerifySummary};
+use bamf_events::streams::AUDIT_STREAM;
+use bamf_events::{jetstream, StreamReader};
 use base64::Engine;
-use clap::{Args, Subcommand};
+use clap::Args;
 use ring::signature::{UnparsedPublicKey, ED25519};
 use serde_json::json;
 
+use super::nats::NatsArgs;
 use crate::output::{print_json, write_stdout};
-
-#[derive(Subcommand, Debug)]
-pub enum AuditCommand {
-    /// Verify an exported audit trail: names the first missing or altered record.
-    #[command(after_help = "Examples:\n  \
-        bamfctl audit verify --file audit.jsonl --public-key audit-seal.pub.pem\n  \
-        bamfctl audit verify --file audit.jsonl --public-key old.pem --public-key new.pem --json")]
-    Verify(VerifyArgs),
-}
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
     /// JSONL export: one `{"seq": N, "record": {…}}` per line, the record verbatim.
+    /// Without it, the stream BAMF_AUDIT is read from NATS (--nats-url).
     #[arg(long, value_name = "FILE")]
-    pub file: PathBuf,
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub nats: NatsArgs,
     /// A seal public key (PEM, the API's `data_dir/audit-seal.pub.pem`); repeat for several.
     #[arg(long = "public-key", value_name = "PEM", required = true)]
     pub public_keys: Vec<PathBuf>,
@@ -40,25 +38,58 @@ pub struct VerifyArgs {
     pub json: bool,
 }
 
-/// Runs an `audit` command.
-pub fn run(command: AuditCommand) -> Result<()> {
-    match command {
-        AuditCommand::Verify(args) => {
-            let summary = verify_file(&args.file, &args.public_keys)?;
-            print_summary(&summary, args.json)
+/// `audit verify`.
+pub async fn run(args: VerifyArgs) -> Result<()> {
+    let summary = match &args.file {
+        Some(file) => {
+            if args.nats.given() {
+                bail!("give either --file (an exported file) or --nats-url and the other --nats-* flags (the stream), not both");
+            }
+            verify_file(file, &args.public_keys)?
         }
-    }
+        None => {
+            if !args.nats.has_url() {
+                bail!("nothing to verify: give --file FILE (an export) or --nats-url URL (the stream BAMF_AUDIT; or set BAMF_NATS_URL)");
+            }
+            // Keys first: a wrong path fails before any connection.
+            load_public_keys(&args.public_keys)?;
+            let (_client, js) = args.nats.connect().await?;
+            verify_stream(&js, &args.public_keys).await?
+        }
+    };
+    print_summary(&summary, args.json)
 }
 
 /// Verifies `file` against `keys`; the error names the first problem.
 pub fn verify_file(file: &Path, keys: &[PathBuf]) -> Result<VerifySummary> {
-    let keys = keys
-        .iter()
-        .map(|k| load_public_key(k))
-        .collect::<Result<BTreeMap<_, _>>>()?;
+    let keys = load_public_keys(keys)?;
     let lines = read_export(file)?;
     seal::verify(lines, |seal, digest| check_signature(&keys, seal, digest))
         .with_context(|| format!("{} does not verify", file.display()))
+}
+
+/// Verifies the stream `BAMF_AUDIT` as it is now, from its first retained
+/// record to its last, against `keys`; the error names the first problem.
+pub async fn verify_stream(js: &jetstream::Context, keys: &[PathBuf]) -> Result<VerifySummary> {
+    let keys = load_public_keys(keys)?;
+    let mut reader = StreamReader::open(js, AUDIT_STREAM)
+        .await
+        .with_context(|| format!("cannot read {AUDIT_STREAM}"))?;
+    let (first, last) = reader.range();
+    let mut records = Vec::new();
+    while let Some(record) = reader.next().await {
+        let record = record.with_context(|| format!("cannot read {AUDIT_STREAM}"))?;
+        records.push(ExportRecord {
+            seq: record.seq,
+            payload: record.payload.to_vec(),
+        });
+    }
+    seal::verify(records, |seal, digest| check_signature(&keys, seal, digest))
+        .with_context(|| format!("{AUDIT_STREAM} (sequences {first}..={last}) does not verify"))
+}
+
+fn load_public_keys(keys: &[PathBuf]) -> Result<BTreeMap<String, Vec<u8>>> {
+    keys.iter().map(|k| load_public_key(k)).collect()
 }
 
 fn read_export(file: &Path) -> Result<Vec<ExportRecord>> {

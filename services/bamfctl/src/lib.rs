@@ -24,6 +24,7 @@ pub mod labels;
 pub mod output;
 pub mod password;
 pub mod role_file;
+pub mod sse;
 pub mod tls;
 pub mod tunnel;
 pub mod types;

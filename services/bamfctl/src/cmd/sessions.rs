@@ -1,6 +1,6 @@
 //! `sessions ls|watch|kill`: open tunnel sessions (`watch` in `sessions/watch.rs`).
 
-pub(crate) mod watch;
+mod watch;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;

@@ -14,7 +14,6 @@
 
 use std::collections::HashSet;
 use std::io::{self, Write};
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -23,12 +22,8 @@ use time::OffsetDateTime;
 
 use super::search::{explain_refusal, fetch, SearchArgs, View};
 use crate::client::ApiClient;
-use crate::cmd::sessions::watch::SseParser;
 use crate::error::ClientError;
-
-/// First pause before reconnecting; doubled on each failure up to the max.
-const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+use crate::sse::{is_broken_pipe, Lost, Reconnect, SseParser};
 
 #[derive(Args, Debug)]
 pub struct TailArgs {
@@ -62,13 +57,6 @@ pub async fn run(client: &ApiClient, args: TailArgs) -> Result<()> {
         Err(e) if is_broken_pipe(&e) => Ok(()),
         other => other,
     }
-}
-
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
-    })
 }
 
 async fn tail(client: &ApiClient, args: &TailArgs) -> Result<()> {
@@ -111,19 +99,16 @@ async fn follow(
     json: bool,
 ) -> Result<()> {
     let query: Vec<(&str, &str)> = filters.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let mut backoff = INITIAL_BACKOFF;
-    let mut connected_once = false;
+    let mut reconnect = Reconnect::default();
     loop {
         match client
             .open_stream(&["audit", "stream"], &query, Some(position))
             .await
         {
             Ok(response) => {
-                if connected_once {
+                if reconnect.connected() {
                     eprintln!("bamfctl: reconnected; resumed after record {position}");
                 }
-                connected_once = true;
-                backoff = INITIAL_BACKOFF;
                 let why = match read(response, &mut position, printed, json).await {
                     Err(Lost::Output(e)) => return Err(e),
                     Err(Lost::Stream(why)) => why,
@@ -131,34 +116,17 @@ async fn follow(
                 };
                 eprintln!("bamfctl: connection lost ({why}); resuming");
             }
+            Err(e) if reconnect.retryable(&e) => {}
             Err(e) => {
-                let retry = match e.downcast_ref::<ClientError>() {
-                    // Starting, or catching up: it says to retry.
-                    Some(ClientError::Api(api)) => api.status == 503,
-                    // Down (a restart): keep trying once we had a stream.
-                    Some(_) => connected_once,
-                    None => false,
+                let e = match e.downcast::<ClientError>() {
+                    Ok(client) => anyhow::Error::new(explain_refusal(client)),
+                    Err(other) => other,
                 };
-                if !retry {
-                    let e = match e.downcast::<ClientError>() {
-                        Ok(client) => anyhow::Error::new(explain_refusal(client)),
-                        Err(other) => other,
-                    };
-                    return Err(e).context("cannot follow the audit trail");
-                }
+                return Err(e).context("cannot follow the audit trail");
             }
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        reconnect.pause().await;
     }
-}
-
-/// Why a stream stopped.
-enum Lost {
-    /// The connection or the event stream failed: resume.
-    Stream(String),
-    /// stdout failed: stop.
-    Output(anyhow::Error),
 }
 
 /// Reads one connection's events until it ends; `position` follows every

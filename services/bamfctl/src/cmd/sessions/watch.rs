@@ -23,18 +23,13 @@ use time::OffsetDateTime;
 
 use super::field;
 use crate::client::ApiClient;
-use crate::error::ClientError;
 use crate::output::Table;
+use crate::sse::{is_broken_pipe, Lost, Reconnect, SseParser};
 
-/// First pause before reconnecting; doubled on each failure up to the max.
-const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How long a closed or denied session stays in the live table.
 const CLOSED_LINGER: time::Duration = time::Duration::seconds(10);
 /// The live table's redraw interval when nothing changes (the age column).
 const REDRAW: Duration = Duration::from_secs(1);
-/// Longest SSE event bamfctl buffers; the server's rows are far smaller.
-const MAX_EVENT_BYTES: usize = 1 << 20;
 
 /// What to watch.
 pub struct Watch {
@@ -66,13 +61,6 @@ pub async fn run(client: &ApiClient, watch: Watch) -> Result<()> {
     }
 }
 
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
-    })
-}
-
 /// Connects, reads, and reconnects from the last id printed.
 async fn follow(client: &ApiClient, watch: &Watch, out: &mut Printer) -> Result<()> {
     let mut query: Vec<(&str, &str)> = Vec::new();
@@ -83,20 +71,17 @@ async fn follow(client: &ApiClient, watch: &Watch, out: &mut Printer) -> Result<
         query.push(("resource", r));
     }
     let mut last: Option<u64> = None;
-    let mut backoff = INITIAL_BACKOFF;
-    let mut connected_once = false;
+    let mut reconnect = Reconnect::default();
     loop {
         match client
             .open_stream(&["sessions", "watch"], &query, last)
             .await
         {
             Ok(response) => {
-                if connected_once {
+                if reconnect.connected() {
                     let after = last.map_or("the snapshot".to_string(), |n| format!("event {n}"));
                     eprintln!("bamfctl: reconnected; resumed after {after}");
                 }
-                connected_once = true;
-                backoff = INITIAL_BACKOFF;
                 let lost = read(response, &mut last, out).await;
                 // Printing failed (stdout closed): that ends the watch.
                 let lost = match lost {
@@ -106,30 +91,11 @@ async fn follow(client: &ApiClient, watch: &Watch, out: &mut Printer) -> Result<
                 };
                 eprintln!("bamfctl: connection lost ({lost}); resuming");
             }
-            Err(e) => {
-                let retry = match e.downcast_ref::<ClientError>() {
-                    // Starting, or catching up: it says to retry.
-                    Some(ClientError::Api(api)) => api.status == 503,
-                    // Down (a restart): keep trying once we had a stream.
-                    Some(_) => connected_once,
-                    None => false,
-                };
-                if !retry {
-                    return Err(e).context("cannot watch sessions");
-                }
-            }
+            Err(e) if reconnect.retryable(&e) => {}
+            Err(e) => return Err(e).context("cannot watch sessions"),
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        reconnect.pause().await;
     }
-}
-
-/// Why a stream stopped.
-enum Lost {
-    /// The connection or the event stream failed: resume.
-    Stream(String),
-    /// stdout failed: stop.
-    Output(anyhow::Error),
 }
 
 /// Reads one connection's events until it ends.
@@ -188,73 +154,6 @@ async fn read(
                 _ => {}
             }
         }
-    }
-}
-
-/// One Server-Sent Event.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct SseEvent {
-    pub event: String,
-    pub data: String,
-    pub id: Option<String>,
-}
-
-/// A small `text/event-stream` parser: `event:`, `data:` (joined by
-/// newlines), `id:`; comments and other fields ignored; CRLF or LF lines.
-#[derive(Default)]
-pub struct SseParser {
-    buf: Vec<u8>,
-    current: SseEvent,
-    has_data: bool,
-}
-
-impl SseParser {
-    /// Feeds bytes; answers the events they completed.
-    pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<SseEvent>> {
-        self.buf.extend_from_slice(bytes);
-        let mut events = Vec::new();
-        while let Some(end) = self.buf.iter().position(|&b| b == b'\n') {
-            let mut line: Vec<u8> = self.buf.drain(..=end).collect();
-            line.pop();
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
-            let line = String::from_utf8(line).context("an event line is not UTF-8")?;
-            if line.is_empty() {
-                if self.has_data {
-                    let mut event = std::mem::take(&mut self.current);
-                    if event.event.is_empty() {
-                        event.event = "message".into();
-                    }
-                    events.push(event);
-                }
-                self.current = SseEvent::default();
-                self.has_data = false;
-                continue;
-            }
-            if line.starts_with(':') {
-                continue;
-            }
-            let (field, value) = line.split_once(':').unwrap_or((&line, ""));
-            let value = value.strip_prefix(' ').unwrap_or(value);
-            match field {
-                "event" => self.current.event = value.to_string(),
-                "data" => {
-                    if self.has_data {
-                        self.current.data.push('\n');
-                    }
-                    self.current.data.push_str(value);
-                    self.has_data = true;
-                }
-                "id" => self.current.id = Some(value.to_string()),
-                _ => {}
-            }
-        }
-        anyhow::ensure!(
-            self.buf.len() + self.current.data.len() <= MAX_EVENT_BYTES,
-            "an event is longer than {MAX_EVENT_BYTES} bytes"
-        );
-        Ok(events)
     }
 }
 
@@ -414,31 +313,6 @@ fn bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn events_are_parsed_across_chunks_and_comments_ignored() {
-        let mut p = SseParser::default();
-        assert!(p.push(b": keep-alive\n\nevent: sess").unwrap().is_empty());
-        let got = p
-            .push(b"ion\r\ndata: {\"a\":1}\r\nid: 7\r\n\r\nevent: ready\ndata: x\ndata: y\n\n")
-            .unwrap();
-        assert_eq!(
-            got,
-            [
-                SseEvent {
-                    event: "session".into(),
-                    data: "{\"a\":1}".into(),
-                    id: Some("7".into())
-                },
-                SseEvent {
-                    event: "ready".into(),
-                    data: "x\ny".into(),
-                    id: None
-                },
-            ]
-        );
-        assert!(p.push(&vec![b'a'; MAX_EVENT_BYTES + 1]).is_err());
-    }
 
     #[test]
     fn cells_are_short() {

@@ -120,7 +120,10 @@ fn verify_error(file: &Path, key: &Path) -> VerifyError {
         .clone()
 }
 
-#[tokio::test]
+// Two API replicas in one test: give them the worker threads a deployed API
+// has, so neither the sealers nor the test's own waits share one thread with
+// both replicas' projections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seals_from_a_real_api_verify_and_tampering_is_named() {
     // reqwest is built without a default TLS provider; another test may have set one.
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -82,6 +82,34 @@ impl SseParser {
     }
 }
 
+/// An event with its `id:` read as a sequence.
+pub type Numbered = (Option<u64>, SseEvent);
+
+impl SseParser {
+    /// The events completed by the next chunk of a response (`None` at the
+    /// stream's end), each with its `id:` read as a sequence.
+    pub fn events(
+        &mut self,
+        chunk: reqwest::Result<Option<bytes::Bytes>>,
+    ) -> Result<Option<Vec<Numbered>>, Lost> {
+        let chunk = match chunk {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(Lost::Stream(crate::error::root_cause(&e))),
+        };
+        let events = self.push(&chunk).map_err(|e| Lost::Stream(e.to_string()))?;
+        events
+            .into_iter()
+            .map(|event| match event.id.as_deref().map(str::parse::<u64>) {
+                None => Ok((None, event)),
+                Some(Ok(id)) => Ok((Some(id), event)),
+                Some(Err(_)) => Err(Lost::Stream(format!("bad event id {:?}", event.id))),
+            })
+            .collect::<Result<_, _>>()
+            .map(Some)
+    }
+}
+
 /// Why one connection's stream stopped.
 pub enum Lost {
     /// The connection or the event stream failed: resume.

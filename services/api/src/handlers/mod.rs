@@ -30,6 +30,32 @@ use crate::dto;
 use crate::error::ApiError;
 use crate::http::RequestContext;
 
+/// Where a resumed Server-Sent Event stream picks up: after the
+/// `Last-Event-ID` header's sequence, else after `?after=`, else `None`.
+/// `noun` says what the ids count, for the error (`"an event sequence"`).
+pub fn resume_position(
+    headers: &axum::http::HeaderMap,
+    after: Option<&str>,
+    noun: &str,
+) -> Result<Option<u64>, ApiError> {
+    let parse = |raw: &str, what: &str| {
+        raw.trim().parse::<u64>().map_err(|_| {
+            ApiError::invalid_argument(format!(
+                "{what} {raw:?} is not {noun} (a whole number from a previous `id:`)"
+            ))
+        })
+    };
+    match headers.get("last-event-id") {
+        Some(v) => {
+            let raw = v.to_str().map_err(|_| {
+                ApiError::invalid_argument("Last-Event-ID is not visible ASCII".to_string())
+            })?;
+            parse(raw, "Last-Event-ID").map(Some)
+        }
+        None => after.map(|a| parse(a, "after")).transpose(),
+    }
+}
+
 /// A CSR from a request body (`csr`), its signature checked.
 pub fn parse_csr(pem: &str) -> Result<VerifiedCsr, ApiError> {
     VerifiedCsr::from_pem(pem).map_err(|e| ApiError::invalid_argument(format!("csr: {e}")))
@@ -149,4 +175,28 @@ pub fn parse_ttl(
 /// RFC 3339 text of a timestamp.
 pub fn rfc3339(t: Timestamp) -> String {
     t.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue};
+
+    use super::resume_position;
+
+    #[test]
+    fn positions_are_whole_numbers() {
+        let none = HeaderMap::new();
+        let at = |after| resume_position(&none, Some(after), "an event sequence");
+        assert_eq!(at("42").unwrap(), Some(42));
+        assert_eq!(at(" 7 ").unwrap(), Some(7));
+        assert_eq!(resume_position(&none, None, "x").unwrap(), None);
+        for bad in ["", "-1", "x", "1.5", "99999999999999999999999"] {
+            let mut headers = HeaderMap::new();
+            headers.insert("last-event-id", HeaderValue::from_str(bad).unwrap());
+            // The header wins over `?after=`.
+            let e = resume_position(&headers, Some("1"), "an event sequence").unwrap_err();
+            assert_eq!(e.code(), "invalid_argument", "{bad:?}");
+            assert!(e.message().starts_with("Last-Event-ID "), "{}", e.message());
+        }
+    }
 }

@@ -90,15 +90,6 @@ impl Visibility {
     }
 }
 
-/// Parses a resume position (`Last-Event-ID` or `?after=`).
-fn parse_position(raw: &str, what: &str) -> Result<u64, ApiError> {
-    raw.trim().parse::<u64>().map_err(|_| {
-        ApiError::invalid_argument(format!(
-            "{what} {raw:?} is not an event sequence (a whole number from a previous `id:`)"
-        ))
-    })
-}
-
 /// `GET /sessions/watch`.
 pub async fn watch(
     Api(app): Api,
@@ -106,19 +97,7 @@ pub async fn watch(
     headers: HeaderMap,
     QueryArgs(query): QueryArgs<WatchQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    let resume = match headers.get("last-event-id") {
-        Some(v) => {
-            let raw = v.to_str().map_err(|_| {
-                ApiError::invalid_argument("Last-Event-ID is not visible ASCII".to_string())
-            })?;
-            Some(parse_position(raw, "Last-Event-ID")?)
-        }
-        None => query
-            .after
-            .as_deref()
-            .map(|a| parse_position(a, "after"))
-            .transpose()?,
-    };
+    let resume = super::resume_position(&headers, query.after.as_deref(), "an event sequence")?;
     let visibility = Visibility {
         all: authorize_admin(&caller.principal, AdminAccess::Read).is_ok(),
         caller: caller.user_id.clone(),
@@ -420,20 +399,4 @@ fn evolve(
     row.event = envelope.event.event_type().to_string();
     row.changed_at = time;
     Some(row)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn positions_are_whole_numbers() {
-        assert_eq!(parse_position("42", "after").unwrap(), 42);
-        assert_eq!(parse_position(" 7 ", "after").unwrap(), 7);
-        for bad in ["", "-1", "x", "1.5", "99999999999999999999999"] {
-            let e = parse_position(bad, "Last-Event-ID").unwrap_err();
-            assert_eq!(e.code(), "invalid_argument", "{bad:?}");
-            assert!(e.message().starts_with("Last-Event-ID "), "{}", e.message());
-        }
-    }
 }

@@ -139,20 +139,10 @@ async fn read(
 ) -> Result<(), Lost> {
     let mut parser = SseParser::default();
     loop {
-        let chunk = match response.chunk().await {
-            Ok(Some(chunk)) => chunk,
-            Ok(None) => return Ok(()),
-            Err(e) => return Err(Lost::Stream(crate::error::root_cause(&e))),
+        let Some(events) = parser.events(response.chunk().await)? else {
+            return Ok(());
         };
-        let events = parser
-            .push(&chunk)
-            .map_err(|e| Lost::Stream(e.to_string()))?;
-        for event in events {
-            let id = match event.id.as_deref().map(str::parse::<u64>) {
-                None => None,
-                Some(Ok(id)) => Some(id),
-                Some(Err(_)) => return Err(Lost::Stream(format!("bad event id {:?}", event.id))),
-            };
+        for (id, event) in events {
             if event.event == "record" {
                 let raw = RawValue::from_string(event.data)
                     .map_err(|e| Lost::Stream(format!("a record event is not JSON: {e}")))?;

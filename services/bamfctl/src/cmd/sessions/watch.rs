@@ -115,20 +115,10 @@ async fn read(
                 continue;
             }
         };
-        let chunk = match chunk {
-            Ok(Some(chunk)) => chunk,
-            Ok(None) => return Ok(()),
-            Err(e) => return Err(Lost::Stream(crate::error::root_cause(&e))),
+        let Some(events) = parser.events(chunk)? else {
+            return Ok(());
         };
-        let events = parser
-            .push(&chunk)
-            .map_err(|e| Lost::Stream(e.to_string()))?;
-        for event in events {
-            let id = match event.id.as_deref().map(str::parse::<u64>) {
-                None => None,
-                Some(Ok(id)) => Some(id),
-                Some(Err(_)) => return Err(Lost::Stream(format!("bad event id {:?}", event.id))),
-            };
+        for (id, event) in events {
             match event.event.as_str() {
                 "session" => {
                     let row: Value = serde_json::from_str(&event.data)

@@ -165,6 +165,7 @@ pub async fn start(
         bridge_id,
         hold: config.pairing_hold,
         idle_timeout: config.idle_timeout,
+        max_streams: config.max_streams_per_session,
         pairings: Mutex::new(Pairings::new(PairingLimits {
             hold: config.pairing_hold,
             max_pending: config.max_pending,

@@ -17,7 +17,7 @@ use bamf_domain::events::{AccessDenied, SessionClosed, SessionConnected};
 use bamf_domain::{Actor, ActorKind, AggregateId, Envelope, Event, Timestamp};
 use bamf_pki::{claims_from_peer, SessionClaims, SessionPeer, Side};
 use bamf_runtime::Shutdown;
-use bamf_tunnel::CloseCode;
+use bamf_tunnel::{CloseCode, StreamCredit};
 use rustls_pki_types::CertificateDer;
 use tokio::sync::oneshot;
 use tracing::Instrument;
@@ -43,6 +43,8 @@ pub struct Shared {
     pub hold: Duration,
     /// A paired session with no open stream for this long is closed.
     pub idle_timeout: Duration,
+    /// Most concurrent streams a client may open in a session.
+    pub max_streams: u32,
     pub pairings: Mutex<Pairings<Held>>,
     /// Kill switches of paired sessions (lock order: pairings, then this).
     pub active: Mutex<HashMap<String, oneshot::Sender<CloseCode>>>,
@@ -114,7 +116,7 @@ impl Shared {
     /// are counted and logged only: nothing trustworthy names their holder.)
     fn audit_refusal(&self, session: &str, holder: Actor, code: CloseCode) {
         let event = Event::AccessDenied(AccessDenied {
-            action: "bridge.connect".to_string(),
+            action: AccessDenied::BRIDGE_CONNECT.to_string(),
             target: session.to_string(),
             reason: code.reason().to_string(),
         });
@@ -274,6 +276,7 @@ async fn connection(
         kill_rx,
         stopping,
         shared.idle_timeout,
+        StreamCredit::new(shared.max_streams),
         shared.metrics.clone(),
     )
     .await;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bamf_tunnel::{splice, CloseCode, StreamHeader};
+use bamf_tunnel::{splice, CloseCode, StreamCredit, StreamHeader};
 use quinn::{Connection, ConnectionError, RecvStream, SendStream};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::oneshot;
@@ -39,6 +39,9 @@ pub struct Ended {
 /// stream for `idle_timeout`, or shutdown; then closes both sides with the
 /// same code.
 ///
+/// The client's stream limit starts small and grows with use (`credit`, up
+/// to the bridge's `max_streams_per_session`).
+///
 /// Idle means no TCP connection in progress, not no bytes: an interactive
 /// `ssh` left quiet keeps its session. (Dead peers are found by the QUIC
 /// idle timeout: the bridge sends keep-alives, so only a silent peer trips it.)
@@ -48,6 +51,7 @@ pub async fn run_session(
     mut kill: oneshot::Receiver<CloseCode>,
     stopping: tokio_util::sync::CancellationToken,
     idle_timeout: Duration,
+    mut credit: StreamCredit,
     metrics: Arc<Metrics>,
 ) -> Ended {
     let up = Arc::new(AtomicU64::new(0));
@@ -70,6 +74,7 @@ pub async fn run_session(
                     streams.spawn(relay_stream(
                         send, recv, agent.clone(), up.clone(), down.clone(), metrics.clone(),
                     ));
+                    credit.update(&client, streams.len());
                 }
                 Err(e) => break ended_by(&e, "client_closed"),
             },

@@ -4,7 +4,7 @@
 mod common;
 
 use bamf_pki::Side;
-use bamf_tunnel::CloseCode;
+use bamf_tunnel::{CloseCode, StreamHeader};
 use common::*;
 
 #[tokio::test]
@@ -145,5 +145,59 @@ async fn an_agent_stream_reset_reaches_the_client_with_its_code() {
         other => panic!("expected a reset with the agent's code, got {other:?}"),
     }
     let _agent = agent_side.await.unwrap();
+    h.stop().await;
+}
+
+/// A client's stream limit starts at `INITIAL_STREAM_CREDIT` and grows as it
+/// is used, so a session can have `max_streams_per_session` TCP connections
+/// open at once, and no more; closed ones make room for new ones.
+#[tokio::test]
+async fn a_client_gets_streams_beyond_the_initial_credit_up_to_the_session_limit() {
+    use futures::FutureExt;
+
+    const LIMIT: u32 = 40;
+    const { assert!(LIMIT > bamf_tunnel::INITIAL_STREAM_CREDIT * 2) };
+    let h = Harness::start_with(|c| c.max_streams_per_session = LIMIT).await;
+    let (_, client, agent) = h.pair().await;
+    let _echo = spawn_echo_agent(agent.clone());
+
+    let mut open = Vec::new();
+    for i in 0..LIMIT {
+        let (mut send, mut recv) = tokio::time::timeout(TIMEOUT, client.open_bi())
+            .await
+            .unwrap_or_else(|_| panic!("stream {i} is granted"))
+            .unwrap();
+        send.write_all(&StreamHeader::TCP.encode()).await.unwrap();
+        send.write_all(&[i as u8]).await.unwrap();
+        let mut byte = [0u8];
+        tokio::time::timeout(TIMEOUT, recv.read_exact(&mut byte))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(byte[0], i as u8, "stream {i} is relayed");
+        open.push((send, recv));
+    }
+    // Every credit the bridge granted arrived before the last streams could
+    // open: one more than the limit is not granted.
+    assert!(
+        client.open_bi().now_or_never().is_none(),
+        "a stream beyond max_streams_per_session was granted"
+    );
+
+    // quinn gives credit back in batches (an eighth of the limit): closing a
+    // quarter of the streams makes room for the next.
+    for _ in 0..LIMIT / 4 {
+        let (mut send, mut recv) = open.pop().unwrap();
+        send.finish().unwrap();
+        let rest = tokio::time::timeout(TIMEOUT, recv.read_to_end(16))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(rest.is_empty());
+    }
+    let echoed = tokio::time::timeout(TIMEOUT, echo_through(&client, b"after".to_vec()))
+        .await
+        .expect("a stream is granted once some closed");
+    assert_eq!(echoed, b"after");
     h.stop().await;
 }

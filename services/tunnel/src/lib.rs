@@ -14,6 +14,8 @@ pub mod endpoint;
 pub mod protocol;
 pub mod splice;
 
-pub use endpoint::{client_config, server_config, TransportLimits};
+pub use endpoint::{
+    client_config, server_config, StreamCredit, TransportLimits, INITIAL_STREAM_CREDIT,
+};
 pub use protocol::{CloseCode, StreamHeader, StreamKind, ALPN};
 pub use splice::{splice, Spliced};

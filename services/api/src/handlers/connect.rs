@@ -308,7 +308,7 @@ async fn broker(
             let reason = reason.to_string();
             deny(reason.clone()).await?;
             let event = Event::AccessDenied(AccessDenied {
-                action: "sessions.connect".to_string(),
+                action: AccessDenied::SESSIONS_CONNECT.to_string(),
                 target: resource.name.clone(),
                 reason: reason.clone(),
             });

@@ -17,7 +17,7 @@
 
 use std::time::Duration;
 
-use bamf_domain::events::Event;
+use bamf_domain::events::{AccessDenied, Event};
 use bamf_domain::{Envelope, Timestamp};
 use bamf_events::streams::AUDIT_STREAM;
 use sqlx::PgConnection;
@@ -28,12 +28,6 @@ use super::PgProjection;
 
 /// Checkpoint name of the audit search read model.
 pub const AUDIT_RECORDS: &str = "audit_records";
-/// `access.denied` action of a refused `POST /connect`: its target is the
-/// resource (see `handlers/connect.rs`).
-const CONNECT_ACTION: &str = "sessions.connect";
-/// `access.denied` action of a refused bridge connection: its target is the
-/// tunnel session (see bamf-bridge's listener).
-const BRIDGE_CONNECT_ACTION: &str = "bridge.connect";
 
 /// Where a record's resource comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,10 +91,14 @@ impl AuditRow {
 fn resource_of(envelope: &Envelope) -> ResourceRef {
     match &envelope.event {
         Event::SessionRequested(e) => ResourceRef::Named(e.resource.clone()),
-        Event::AccessDenied(e) if e.action == CONNECT_ACTION && !e.target.is_empty() => {
+        Event::AccessDenied(e)
+            if e.action == AccessDenied::SESSIONS_CONNECT && !e.target.is_empty() =>
+        {
             ResourceRef::Named(e.target.clone())
         }
-        Event::AccessDenied(e) if e.action == BRIDGE_CONNECT_ACTION && !e.target.is_empty() => {
+        Event::AccessDenied(e)
+            if e.action == AccessDenied::BRIDGE_CONNECT && !e.target.is_empty() =>
+        {
             ResourceRef::OfSession(e.target.clone())
         }
         event if event.aggregate() == "session" => {
@@ -290,9 +288,7 @@ impl PgProjection for AuditRecords {
 
 #[cfg(test)]
 mod tests {
-    use bamf_domain::events::{
-        AccessDenied, LoginFailed, SessionClosed, SessionRequested, UserCreated,
-    };
+    use bamf_domain::events::{LoginFailed, SessionClosed, SessionRequested, UserCreated};
     use bamf_domain::{Actor, ActorKind, AggregateId};
     use time::macros::date;
 
@@ -389,18 +385,21 @@ mod tests {
             ))
         };
         assert_eq!(
-            denied("sessions.connect", "orders-db"),
+            denied(AccessDenied::SESSIONS_CONNECT, "orders-db"),
             ResourceRef::Named("orders-db".into())
         );
         assert_eq!(
-            denied("bridge.connect", "01jds"),
+            denied(AccessDenied::BRIDGE_CONNECT, "01jds"),
             ResourceRef::OfSession("01jds".into())
         );
         assert_eq!(
             denied("users.create", "bob@corp.example"),
             ResourceRef::None
         );
-        assert_eq!(denied("sessions.connect", ""), ResourceRef::None);
+        assert_eq!(
+            denied(AccessDenied::SESSIONS_CONNECT, ""),
+            ResourceRef::None
+        );
     }
 
     #[test]

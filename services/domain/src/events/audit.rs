@@ -32,6 +32,14 @@ pub struct AccessDenied {
     pub reason: String,
 }
 
+impl AccessDenied {
+    /// Action of a refused `POST /api/v1/connect`; the target is the resource.
+    pub const SESSIONS_CONNECT: &'static str = "sessions.connect";
+    /// Action of a connection the bridge refused although its certificate
+    /// verified; the target is the tunnel session.
+    pub const BRIDGE_CONNECT: &'static str = "bridge.connect";
+}
+
 /// An administrator killed an open tunnel session, and its bridge closed
 /// it (subject: the session; actor: the administrator). The bridge's own
 /// `session.closed` follows in `BAMF_EVENTS` with reason `killed`.

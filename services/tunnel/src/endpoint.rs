@@ -79,7 +79,7 @@ impl StreamCredit {
     /// With `open` streams open: the new limit to grant, if it should grow.
     pub fn grow(&mut self, open: usize) -> Option<u32> {
         let open = u64::try_from(open).unwrap_or(u64::MAX);
-        if self.granted >= self.max || open * 4 < u64::from(self.granted) * 3 {
+        if self.granted >= self.max || open.saturating_mul(4) < u64::from(self.granted) * 3 {
             return None;
         }
         self.granted = self.granted.saturating_mul(2).min(self.max);
